@@ -113,7 +113,7 @@ class SentenceTransformerEmbedder(Embedder):
                 f"cannot load the sentence-transformers model '{name_or_path}': {exc}. Give a local model"
                 " folder, or a Hugging Face name already in the local cache (there is no network here)."
             ) from exc
-        self.dimension = int(self._model.get_sentence_embedding_dimension())
+        self.dimension = int(self._model.get_embedding_dimension())
         self.model_id = f"sentence-transformers/{source}"
 
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
