@@ -40,8 +40,10 @@ class Chunk:
     @property
     def embed_text(self) -> str:
         """What the encoder sees: the title (and section) give a passage its topic."""
-        header = self.title if not self.section or self.text.lstrip("# ").startswith(self.section) else (
-            f"{self.title} — {self.section}"
+        header = (
+            self.title
+            if not self.section or self.text.lstrip("# ").startswith(self.section)
+            else (f"{self.title} — {self.section}")
         )
         return f"{header}\n\n{self.text}"
 
@@ -73,12 +75,22 @@ def chunk_document(
         end = start + len(piece)
         index = bisect.bisect_right(heading_starts, start) - 1
         section = headings[index][1] if index >= 0 else ""
-        draft = Chunk("", document.doc_id, document.slug, document.lang, document.title,
-                      document.url, section, position, start, end, piece)
+        draft = Chunk(
+            "",
+            document.doc_id,
+            document.slug,
+            document.lang,
+            document.title,
+            document.url,
+            section,
+            position,
+            start,
+            end,
+            piece,
+        )
         digest = hashlib.sha256(f"{document.doc_id}\x1f{draft.embed_text}".encode()).hexdigest()[:20]
         seen[digest] = seen.get(digest, 0) + 1
         suffix = f"-{seen[digest]}" if seen[digest] > 1 else ""
         chunks.append(replace(draft, chunk_id=f"{document.doc_id}#{digest}{suffix}"))
         prev_start, prev_end = start, end
     return chunks
-

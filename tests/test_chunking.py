@@ -1,3 +1,4 @@
+import itertools
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -9,8 +10,9 @@ from rag.documents import Document, load_documents
 
 
 def make_doc(text: str, doc_id: str = "en/x", title: str = "A title") -> Document:
-    return Document(doc_id=doc_id, path=Path(f"{doc_id}.md"), slug="x", lang="en", title=title,
-                    text=text, content_hash="h")
+    return Document(
+        doc_id=doc_id, path=Path(f"{doc_id}.md"), slug="x", lang="en", title=title, text=text, content_hash="h"
+    )
 
 
 words = st.sampled_from(["économie", "sociale", "digital", "commons", "a", "l’inclusion", "2022", "—", "«", "»"])
@@ -36,7 +38,7 @@ def test_chunks_are_spans_that_cover_the_text(text, size, overlap_share):
             covered[i] = True
     assert all(covered[i] or text[i].isspace() for i in range(len(text)))
     assert [c.position for c in chunks] == list(range(len(chunks)))
-    assert all(a.start < b.start for a, b in zip(chunks, chunks[1:]))
+    assert all(a.start < b.start for a, b in itertools.pairwise(chunks))
 
 
 @settings(max_examples=80, deadline=None)

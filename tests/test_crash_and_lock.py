@@ -25,8 +25,9 @@ def index_and_kill_at(env, embedded_at_least: int | None, timeout: float = 120) 
 
     Returns False if the run finished before reaching that point.
     """
-    proc = subprocess.Popen([sys.executable, "-m", "rag", "index"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag", "index"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     seen = b""
     deadline = time.monotonic() + timeout
     try:
@@ -58,8 +59,11 @@ def test_killed_index_then_rerun_equals_a_clean_build(kill_at, tmp_path, setting
     assert run_rag(["index"], env).returncode == 0
     # change one document, delete one, add one, then kill the run that applies it
     doc = content / "en" / "mednum.md"
-    doc.write_text(doc.read_text().replace("## What is MedNum?", "## What is La MedNum?").replace(
-        "about 15 people", "about 16 people"))
+    doc.write_text(
+        doc.read_text()
+        .replace("## What is MedNum?", "## What is La MedNum?")
+        .replace("about 15 people", "about 16 people")
+    )
     (content / "fr" / "digital-commons.md").unlink()
     copy_articles(content, ("fr/mednum.md",))
     assert index_and_kill_at(env, kill_at), "the run ended before the kill point"
@@ -95,8 +99,16 @@ def test_a_second_writer_gets_the_lock_message(small_content, settings_for):
 def test_two_runs_at_once_leave_a_consistent_store(small_content, settings_for):
     settings = settings_for(small_content)
     env = rag_env(settings, RAG_LOCK_TIMEOUT="0.5")
-    procs = [subprocess.Popen([sys.executable, "-m", "rag", "index", "--json"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rag", "index", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in procs]
     codes = sorted(code for code, _, _ in results)
     assert codes in ([0, 0], [0, 3]), results

@@ -13,8 +13,12 @@ def write(root: Path, name: str, data: bytes | str) -> Path:
 
 
 def test_front_matter_and_defaults(tmp_path):
-    write(tmp_path, "fr/a.md", "---\ntitle: Un titre\nslug: shared\nurl: https://example.org/a\n"
-          "author: Ada\ndate: 2022-03-15\n---\n\nLe texte de l'article.\n")
+    write(
+        tmp_path,
+        "fr/a.md",
+        "---\ntitle: Un titre\nslug: shared\nurl: https://example.org/a\n"
+        "author: Ada\ndate: 2022-03-15\n---\n\nLe texte de l'article.\n",
+    )
     write(tmp_path, "en/b.md", "# A heading title\n\nThe text of the article.\n")
     write(tmp_path, "notes.txt", "Ceci est une note en français, sans en-tête ni dossier de langue.")
     docs, errors = load_documents(tmp_path)
@@ -23,7 +27,13 @@ def test_front_matter_and_defaults(tmp_path):
     assert set(by_id) == {"fr/a", "en/b", "notes"}
     a = by_id["fr/a"]
     assert (a.title, a.slug, a.lang, a.url, a.author, a.date) == (
-        "Un titre", "shared", "fr", "https://example.org/a", "Ada", "2022-03-15")
+        "Un titre",
+        "shared",
+        "fr",
+        "https://example.org/a",
+        "Ada",
+        "2022-03-15",
+    )
     assert a.text == "Le texte de l'article."
     assert (by_id["en/b"].title, by_id["en/b"].lang, by_id["en/b"].slug) == ("A heading title", "en", "b")
     assert by_id["notes"].lang == "fr"

@@ -38,10 +38,12 @@ def test_add_change_delete_then_nothing(tmp_path, settings_for, embedder):
     assert len(changed_mednum) == 1
     assert second.chunks_embedded == len(new_fr_commons) + len(changed_mednum)
     assert not any(v["doc_id"] == "en/digital-commons" for v in after.values())
-    assert all(v["content_hash"] != before_hash(before, "en/mednum") for k, v in after.items()
-               if v["doc_id"] == "en/mednum")
+    assert all(
+        v["content_hash"] != before_hash(before, "en/mednum") for k, v in after.items() if v["doc_id"] == "en/mednum"
+    )
     assert {k: v for k, v in after.items() if v["doc_id"] == "fr/mednum"} == {
-        k: v for k, v in before.items() if v["doc_id"] == "fr/mednum"}
+        k: v for k, v in before.items() if v["doc_id"] == "fr/mednum"
+    }
 
     third = sync(settings, embedder=embedder)
     assert third.chunks_embedded == 0
