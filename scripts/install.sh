@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the project into .venv at the repository root. Safe to run again.
+#   scripts/install.sh          the app and its default models
+#   scripts/install.sh --test   the same, plus what the test suite needs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test]"
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "error: Python 3.11 or newer is needed (found: $("$python" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+  exit 2
+fi
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+if [ ! -x .venv/bin/python ]; then
+  step "Creating the virtual environment in .venv"
+  "$python" -m venv .venv
+fi
+pip=(.venv/bin/python -m pip --disable-pip-version-check)
+
+step "Upgrading pip"
+"${pip[@]}" install --quiet --upgrade pip
+
+# torch first, pinned to the CPU build: otherwise sentence-transformers pulls a multi-GB GPU build.
+if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
+  step "Installing torch 2.13.0 (CPU build)"
+  "${pip[@]}" install --progress-bar on "torch==2.13.0"
+fi
+
+step "Installing the project and its dependencies"
+"${pip[@]}" install --progress-bar on -e ".${extras}"
+
+step "Installed. The 'rag' command is .venv/bin/rag"
