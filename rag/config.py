@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from platformdirs import user_cache_dir
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "RAG_"
 CONFIG_FILE_NAME = "rag.toml"
@@ -40,6 +42,20 @@ class Settings:
     chunk_size: int = 800
     chunk_overlap: int = 120
     lock_timeout: float = 10.0
+    models_dir: Path = Path(user_cache_dir("soga-rag")) / "models"
+    llm_model: Path | None = None
+    llm_url: str | None = None
+    llm_api_model: str = "default"
+    llm_threads: int = 2
+    context_size: int = 4096
+    max_answer_tokens: int = 384
+    temperature: float = 0.1
+    top_k: int = 5
+    grounding_threshold: float = 0.5
+    bm25: bool = False
+    collapse_twins: bool = True
+    max_question_chars: int = 2000
+    history_turns: int = 6
 
     def describe_store(self) -> str:
         return self.chroma_url or str(self.store_dir)
@@ -66,11 +82,24 @@ def _coerce(name: str, raw: Any, base: Path, origin: str) -> Any:
         if kind is Path:
             path = Path(os.path.expanduser(str(raw)))
             return path if path.is_absolute() else (base / path).resolve()
+        if kind is bool:
+            return _parse_bool(raw)
         if kind is int and isinstance(raw, bool | float):
             raise ValueError(raw)
         return kind(raw)
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"{origin}: {raw!r} is not a valid {kind.__name__} for '{name}'") from exc
+
+
+def _parse_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
 
 
 def _config_file(env: Mapping[str, str]) -> Path | None:

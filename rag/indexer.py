@@ -146,7 +146,8 @@ def _run(settings, embedder, rebuild, dry_run, on_plan, on_embedded) -> IndexRep
     if on_plan is not None:
         on_plan(report.chunks_embedded)
 
-    if not dry_run:
+    if not dry_run and (plans or report.deleted):
+        store.touch()
         for plan in plans:
             vectors = embedder.embed_documents([c.embed_text for c in plan.new], progress=on_embedded)
             store.upsert(plan.new, vectors, plan.document.content_hash)
@@ -154,6 +155,7 @@ def _run(settings, embedder, rebuild, dry_run, on_plan, on_embedded) -> IndexRep
             store.delete(plan.stale)
         for doc_id in report.deleted:
             store.delete(states[doc_id].chunk_ids)
+        store.touch()
 
     report.documents = len(present)
     if dry_run:

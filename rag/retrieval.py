@@ -1,11 +1,32 @@
-"""Finding the passages that answer a question."""
+"""Finding the passages that answer a question: dense search, BM25, and their fusion.
+
+Plain reciprocal rank fusion of one BM25 index with dense search buries passages in the
+other language: BM25 on a French question ranks French passages. So BM25 runs once per
+language, each index with its own stemmer and stopwords, and the question is scored in
+every index; names and numbers then still reach the passages of the other language, and
+each language's best lexical match gets the same weight in the fusion.
+
+After fusion, passages that say the same thing (the French and English versions of one
+article, or two editions of it) collapse into the one in the question's language; the
+other is kept as its twin.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
+import numpy as np
+
+from rag.chunking import compose_embed_text
 from rag.embeddings import Embedder
 from rag.store import Store, StoredChunk
+
+RRF_K = 60
+CANDIDATES = 30
+STEMMERS = {"fr": "french", "en": "english", "de": "german", "es": "spanish", "it": "italian", "pt": "portuguese"}
+STOPWORDS = {"fr": "fr", "en": "en", "de": "de", "es": "es", "it": "it", "pt": "pt"}
 
 
 @dataclass(frozen=True)
@@ -24,6 +45,7 @@ class Passage:
     end: int
     text: str
     score: float
+    twin: str = ""
 
     @classmethod
     def from_stored(cls, stored: StoredChunk, score: float) -> Passage:
@@ -44,13 +66,138 @@ class Passage:
         )
 
 
-class Retriever:
-    """Dense search over the store."""
+@dataclass(frozen=True)
+class RetrievalOptions:
+    """The retrieval choices, each kept only if the measurement shows it helps."""
 
-    def __init__(self, store: Store, embedder: Embedder) -> None:
+    bm25: bool = False
+    per_language_bm25: bool = False
+    bm25_weight: float = 1.0
+    collapse_twins: bool = True
+    twin_similarity: float = 0.9
+
+
+class LexicalIndex:
+    """BM25 over the store's chunks, one index per language."""
+
+    def __init__(self, chunks: Sequence[StoredChunk], per_language: bool = True) -> None:
+        import bm25s
+
+        self._bm25s = bm25s
+        self.chunks = list(chunks)
+        groups: dict[str, list[int]] = {}
+        for i, chunk in enumerate(self.chunks):
+            lang = str(chunk.metadata.get("lang", "")) if per_language else "all"
+            groups.setdefault(lang, []).append(i)
+        self._indexes = {}
+        for lang, members in groups.items():
+            texts = [self._text(self.chunks[i]) for i in members]
+            stemmer = _stemmer(lang)
+            tokens = bm25s.tokenize(texts, stopwords=STOPWORDS.get(lang), stemmer=stemmer, show_progress=False)
+            index = bm25s.BM25()
+            index.index(tokens, show_progress=False)
+            self._indexes[lang] = (index, members, stemmer)
+
+    @staticmethod
+    def _text(chunk: StoredChunk) -> str:
+        meta = chunk.metadata
+        return compose_embed_text(str(meta.get("title", "")), str(meta.get("section", "")), chunk.text)
+
+    def search(self, query: str, k: int) -> list[list[tuple[int, float]]]:
+        """One ranked list of (chunk index, score) per language index."""
+        rankings = []
+        for lang, (index, members, stemmer) in self._indexes.items():
+            tokens = self._bm25s.tokenize(
+                [query], stopwords=STOPWORDS.get(lang), stemmer=stemmer, show_progress=False, return_ids=False
+            )
+            terms = [t for t in tokens[0] if t in index.vocab_dict]
+            if not terms:
+                continue
+            scores = index.get_scores(terms)
+            top = np.argsort(-scores)[: min(k, len(members))]
+            rankings.append([(members[i], float(scores[i])) for i in top if scores[i] > 0])
+        return rankings
+
+
+def _stemmer(lang: str):
+    import Stemmer
+
+    name = STEMMERS.get(lang)
+    return Stemmer.Stemmer(name) if name else None
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[str]], weights: Sequence[float] | None = None, k: int = RRF_K
+) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
+        for rank, key in enumerate(ranking):
+            scores[key] = scores.get(key, 0.0) + weight / (k + rank + 1)
+    return scores
+
+
+class Retriever:
+    """Hybrid search over the store; the BM25 side is rebuilt only when the store changes."""
+
+    def __init__(self, store: Store, embedder: Embedder, options: RetrievalOptions | None = None) -> None:
         self.store = store
         self.embedder = embedder
+        self.options = options or RetrievalOptions()
+        self._lexical: LexicalIndex | None = None
+        self._revision: str | None = None
+        self._lock = threading.Lock()
 
-    def search(self, question: str, k: int = 5) -> list[Passage]:
-        vector = self.embedder.embed_query(question)
-        return [Passage.from_stored(stored, score) for stored, score in self.store.query(vector, k)]
+    def lexical_index(self) -> LexicalIndex:
+        revision = self.store.revision()
+        with self._lock:
+            if self._lexical is None or revision != self._revision:
+                self._lexical = LexicalIndex(list(self.store.iter_chunks()), self.options.per_language_bm25)
+                self._revision = revision
+            return self._lexical
+
+    def search(self, question: str, k: int = 5, lang: str | None = None) -> list[Passage]:
+        """The ``k`` best passages for ``question``; ``lang`` is the language to prefer among twins."""
+        dense = self.store.query(self.embedder.embed_query(question), CANDIDATES)
+        by_id = {stored.chunk_id: stored for stored, _ in dense}
+        rankings = [[stored.chunk_id for stored, _ in dense]]
+        if self.options.bm25:
+            lexical = self.lexical_index()
+            for ranking in lexical.search(question, CANDIDATES):
+                ids = []
+                for index, _ in ranking:
+                    stored = lexical.chunks[index]
+                    by_id.setdefault(stored.chunk_id, stored)
+                    ids.append(stored.chunk_id)
+                rankings.append(ids)
+        weights = [1.0] + [self.options.bm25_weight] * (len(rankings) - 1)
+        fused = reciprocal_rank_fusion(rankings, weights)
+        ordered = sorted(fused, key=lambda cid: -fused[cid])
+        passages = [Passage.from_stored(by_id[cid], fused[cid]) for cid in ordered]
+        if self.options.collapse_twins:
+            passages = self._collapse_twins(passages[: 3 * k], lang)
+        return passages[:k]
+
+    def _collapse_twins(self, passages: list[Passage], lang: str | None) -> list[Passage]:
+        """Keep one passage of each group that says the same thing, preferring ``lang``."""
+        vectors = self.store.embeddings([p.chunk_id for p in passages])
+        kept: list[Passage] = []
+        for passage in passages:
+            twin_at = next(
+                (
+                    i
+                    for i, other in enumerate(kept)
+                    if other.slug == passage.slug
+                    and other.doc_id != passage.doc_id
+                    and float(vectors[other.chunk_id] @ vectors[passage.chunk_id]) >= self.options.twin_similarity
+                ),
+                None,
+            )
+            if twin_at is None:
+                kept.append(passage)
+                continue
+            other = kept[twin_at]
+            if lang and passage.lang == lang and other.lang != lang:
+                kept[twin_at] = replace(passage, score=other.score, twin=other.chunk_id)
+            elif not other.twin:
+                kept[twin_at] = replace(other, twin=passage.chunk_id)
+        return kept

@@ -10,6 +10,7 @@ function downloads a model, so every call passes vectors.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -110,6 +111,21 @@ class Store:
 
     def count(self) -> int:
         return self.collection.count()
+
+    def revision(self) -> str:
+        """Changes whenever the indexer writes, so readers know when to rebuild what they derive."""
+        fresh = self._client.get_collection(self.settings.collection, embedding_function=None)
+        return str((fresh.metadata or {}).get("revision", ""))
+
+    def touch(self) -> None:
+        metadata = {**(self.collection.metadata or {}), "revision": uuid.uuid4().hex}
+        self.collection.modify(metadata=metadata)
+
+    def embeddings(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not chunk_ids:
+            return {}
+        got = self.collection.get(ids=list(chunk_ids), include=["embeddings"])
+        return {cid: np.asarray(vec, dtype=np.float32) for cid, vec in zip(got["ids"], got["embeddings"], strict=True)}
 
     def iter_chunks(self, include_text: bool = True) -> Iterator[StoredChunk]:
         include = ["metadatas", "documents"] if include_text else ["metadatas"]

@@ -1,0 +1,337 @@
+"""From a question (and the conversation so far) to a cited answer in the question's language.
+
+The steps: rewrite a follow-up into a standalone question; retrieve; decide whether the
+passages hold the answer (a yes/no grounding check read from the model's first-token
+probabilities, because a small model told "say you don't know if..." in the answer
+prompt refuses most answerable questions); then answer with numbered citations. A
+citation to a passage that was not given is removed before anyone sees it, even while
+streaming; an answer that cites nothing is retried once with a firmer instruction.
+
+The CLI, the web UI and the evaluation all call `Pipeline.stream` / `Pipeline.answer`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rag.config import PROJECT_ROOT, Settings, load_settings
+from rag.embeddings import load_embedder
+from rag.language import detect_language
+from rag.llm import LLM, load_llm
+from rag.prompts import PromptSet, answer_messages, condense_messages, fit_passages, load_prompts
+from rag.retrieval import Passage, RetrievalOptions, Retriever
+from rag.store import open_store
+
+PROMPTS_DIR = PROJECT_ROOT / "prompts"
+RETRIEVED_FOR_REPORT = 10
+CONDENSE_MAX_TOKENS = 80
+HISTORY_CHARS = 1200
+_MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
+_MARKER_CHARS = set("0123456789,; ")
+
+
+class QuestionError(ValueError):
+    """The question (or history) cannot be answered as given; the message says why."""
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    chunk_id: str
+    doc: str
+    lang: str
+    title: str
+    url: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    lang: str
+    abstained: bool
+    uncited: bool
+    citations: tuple[Citation, ...]
+    retrieved: tuple[Passage, ...]
+    standalone_question: str
+    grounding: float
+    prompt_tokens: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "answer": self.text,
+            "lang": self.lang,
+            "abstained": self.abstained,
+            "uncited": self.uncited,
+            "citations": [
+                {
+                    "n": c.n,
+                    "chunk_id": c.chunk_id,
+                    "doc": c.doc,
+                    "lang": c.lang,
+                    "title": c.title,
+                    "url": c.url,
+                    "text": c.text,
+                }
+                for c in self.citations
+            ],
+            "retrieved": [
+                {"rank": rank, "chunk_id": p.chunk_id, "doc": p.doc_id, "score": round(p.score, 6), "text": p.text}
+                for rank, p in enumerate(self.retrieved, 1)
+            ],
+            "standalone_question": self.standalone_question,
+            "grounding": round(self.grounding, 4),
+            "prompt_tokens": self.prompt_tokens,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Token:
+    """A piece of answer text, safe to show."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Discard the text shown so far: the answer is being generated again."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Done:
+    answer: Answer
+
+
+Event = Token | Restart | Done
+
+
+class CitationFilter:
+    """Streams text while holding back anything that may be a citation marker until it is checked.
+
+    Markers whose numbers were all given to the model come out as ``[n]`` or ``[n, m]``; numbers
+    that were not are dropped, and a marker left with none disappears.
+    """
+
+    def __init__(self, valid: range) -> None:
+        self.valid = valid
+        self.cited: list[int] = []
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        self._pending += text
+        out = []
+        while self._pending:
+            start = self._pending.find("[")
+            if start < 0:
+                out.append(self._pending)
+                self._pending = ""
+                break
+            out.append(self._pending[:start])
+            self._pending = self._pending[start:]
+            end = self._pending.find("]")
+            inside = self._pending[1:] if end < 0 else self._pending[1:end]
+            if not set(inside) <= _MARKER_CHARS or len(inside) > 24:
+                out.append("[")
+                self._pending = self._pending[1:]
+                continue
+            if end < 0:
+                break
+            out.append(self._rewrite(self._pending[: end + 1]))
+            self._pending = self._pending[end + 1 :]
+        return "".join(out)
+
+    def flush(self) -> str:
+        rest, self._pending = self._pending, ""
+        return rest if not rest.startswith("[") else ""
+
+    def _rewrite(self, marker: str) -> str:
+        match = _MARKER.fullmatch(marker)
+        if match is None:
+            return ""
+        numbers = [int(n) for n in re.split(r"[,;]", match.group(1))]
+        kept = [n for n in dict.fromkeys(numbers) if n in self.valid]
+        for n in kept:
+            if n not in self.cited:
+                self.cited.append(n)
+        return f"[{', '.join(map(str, kept))}]" if kept else ""
+
+
+def clean_question(question: str) -> str:
+    """Drop control characters (keeping line breaks) and surrounding blanks."""
+    return "".join(c for c in question if c in "\n\t" or unicodedata.category(c)[0] != "C").strip()
+
+
+class Pipeline:
+    """Everything needed to answer: settings, retriever, model and prompts, loaded once."""
+
+    def __init__(self, settings: Settings, retriever: Retriever, llm: LLM) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.llm = llm
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Pipeline:
+        embedder = load_embedder(settings.embedding_model, settings.threads, settings.embedding_batch_size)
+        store = open_store(settings, embedder.model_id, embedder.dimension)
+        options = RetrievalOptions(bm25=settings.bm25, collapse_twins=settings.collapse_twins)
+        return cls(settings, Retriever(store, embedder, options), load_llm(settings))
+
+    def prompts(self, lang: str) -> PromptSet:
+        return load_prompts(PROMPTS_DIR, lang)
+
+    def answer(self, question: str, history: Sequence[dict[str, str]] | None = None, k: int | None = None) -> Answer:
+        for event in self.stream(question, history, k):
+            if isinstance(event, Done):
+                return event.answer
+        raise AssertionError("the answer stream ended without an answer")
+
+    def stream(
+        self, question: str, history: Sequence[dict[str, str]] | None = None, k: int | None = None
+    ) -> Iterator[Event]:
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        question = self._check_question(question)
+        turns = self._check_history(history or [])
+        lang = detect_language(question, default=_history_language(turns))
+        prompts = self.prompts(lang)
+
+        standalone = question
+        if turns:
+            standalone = self._condense(prompts, turns, question)
+            timings["condense_s"] = time.perf_counter() - started
+
+        mark = time.perf_counter()
+        retrieved = self.retriever.search(standalone, max(RETRIEVED_FOR_REPORT, k or 0), lang=lang)
+        timings["retrieval_s"] = time.perf_counter() - mark
+        budget = self.settings.context_size - self.settings.max_answer_tokens
+        passages = fit_passages(
+            prompts,
+            retrieved[: k or self.settings.top_k],
+            standalone,
+            prompts.answer_retry,
+            self.llm.count_tokens,
+            budget,
+        )
+
+        mark = time.perf_counter()
+        grounding = self.llm.yes_probability(
+            answer_messages(prompts, passages, standalone, prompts.grounding), prompts.yes, prompts.no
+        )
+        timings["grounding_s"] = time.perf_counter() - mark
+
+        def finish(text: str, abstained: bool, citations: tuple[Citation, ...], prompt_tokens: int) -> Done:
+            timings["total_s"] = time.perf_counter() - started
+            return Done(
+                Answer(
+                    question=question,
+                    text=text,
+                    lang=lang,
+                    abstained=abstained,
+                    uncited=not abstained and not citations,
+                    citations=citations,
+                    retrieved=tuple(retrieved[:RETRIEVED_FOR_REPORT]),
+                    standalone_question=standalone,
+                    grounding=grounding,
+                    prompt_tokens=prompt_tokens,
+                    timings=timings,
+                )
+            )
+
+        if not passages or grounding < self.settings.grounding_threshold:
+            timings["first_token_s"] = time.perf_counter() - started
+            yield Token(prompts.abstention)
+            yield finish(prompts.abstention, True, (), 0)
+            return
+
+        text, cited, prompt_tokens = "", [], 0
+        for attempt, instruction in enumerate((prompts.answer, prompts.answer_retry)):
+            if attempt:
+                yield Restart("the answer cited no passage; asking again with a firmer instruction")
+            messages = answer_messages(prompts, passages, standalone, instruction)
+            prompt_tokens = sum(self.llm.count_tokens(m["content"]) for m in messages)
+            citation_filter = CitationFilter(range(1, len(passages) + 1))
+            pieces = []
+            for piece in self.llm.stream_chat(messages, self.settings.max_answer_tokens, self.settings.temperature):
+                shown = citation_filter.feed(piece)
+                if shown:
+                    timings.setdefault("first_token_s", time.perf_counter() - started)
+                    pieces.append(shown)
+                    yield Token(shown)
+            tail = citation_filter.flush()
+            if tail:
+                pieces.append(tail)
+                yield Token(tail)
+            text, cited = "".join(pieces).strip(), citation_filter.cited
+            if cited:
+                break
+        citations = tuple(_citation(n, passages[n - 1]) for n in cited)
+        yield finish(text, False, citations, prompt_tokens)
+
+    def _check_question(self, question: str) -> str:
+        cleaned = clean_question(question or "")
+        if not cleaned:
+            raise QuestionError("the question is empty")
+        if len(cleaned) > self.settings.max_question_chars:
+            raise QuestionError(
+                f"the question has {len(cleaned)} characters; the limit is {self.settings.max_question_chars}"
+                " (RAG_MAX_QUESTION_CHARS)"
+            )
+        return cleaned
+
+    def _check_history(self, history: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+        turns = []
+        for turn in history:
+            if not isinstance(turn, dict) or turn.get("role") not in ("user", "assistant"):
+                raise QuestionError("each history turn must be {'role': 'user' or 'assistant', 'content': text}")
+            content = clean_question(str(turn.get("content") or ""))
+            if content:
+                turns.append({"role": turn["role"], "content": content[:HISTORY_CHARS]})
+        return turns[-self.settings.history_turns :]
+
+    def _condense(self, prompts: PromptSet, turns: list[dict[str, str]], question: str) -> str:
+        reply = self.llm.chat(condense_messages(prompts, turns, question), CONDENSE_MAX_TOKENS)
+        lines = [line.strip().strip('"«»“”').strip() for line in reply.strip().splitlines() if line.strip()]
+        return lines[0] if lines and len(lines[0]) > 3 else question
+
+
+def _history_language(turns: list[dict[str, str]]) -> str:
+    users = [t["content"] for t in turns if t["role"] == "user"]
+    return detect_language(users[-1]) if users else "fr"
+
+
+def _citation(n: int, passage: Passage) -> Citation:
+    return Citation(n, passage.chunk_id, passage.slug, passage.lang, passage.title, passage.url, passage.text)
+
+
+_pipelines: dict[Settings, Pipeline] = {}
+_pipelines_lock = threading.Lock()
+
+
+def get_pipeline(settings: Settings | None = None) -> Pipeline:
+    """The process-wide pipeline for ``settings``: models load once per process."""
+    settings = settings or load_settings()
+    with _pipelines_lock:
+        if settings not in _pipelines:
+            _pipelines[settings] = Pipeline.from_settings(settings)
+        return _pipelines[settings]
+
+
+def answer(question: str, history: Sequence[dict[str, str]] | None = None, settings: Settings | None = None) -> Answer:
+    return get_pipeline(settings).answer(question, history)
+
+
+def stream_answer(
+    question: str, history: Sequence[dict[str, str]] | None = None, settings: Settings | None = None
+) -> Iterator[Event]:
+    return get_pipeline(settings).stream(question, history)

@@ -1,0 +1,219 @@
+"""The language model: llama.cpp in this process, or an OpenAI-compatible server.
+
+Both speak chat messages and stream text. The in-process model is loaded once per
+process and used by one caller at a time (a Llama object is not thread-safe); a caller
+waiting for it simply blocks. A server (``RAG_LLM_URL``: llama.cpp's server,
+``python -m llama_cpp.server``, vLLM) gets the same messages, so prompts and streaming
+behave the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+
+from rag.config import Settings
+from rag.model_files import DEFAULT_MODEL, ModelFileError, check_model_file, default_model_path
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, str]
+
+
+class LLMError(RuntimeError):
+    """The model cannot be loaded or reached; the message says what to do."""
+
+
+class LLM(ABC):
+    """A chat model that streams its reply."""
+
+    name: str
+    context_size: int
+
+    @abstractmethod
+    def count_tokens(self, text: str) -> int: ...
+
+    @abstractmethod
+    def stream_chat(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]: ...
+
+    def chat(self, messages: list[Message], max_tokens: int, temperature: float = 0.0) -> str:
+        return "".join(self.stream_chat(messages, max_tokens, temperature))
+
+    @abstractmethod
+    def yes_probability(self, messages: list[Message], yes: tuple[str, ...], no: tuple[str, ...]) -> float:
+        """P(yes) / (P(yes) + P(no)) for the reply's first token: a yes/no answer with its confidence."""
+
+
+def _share_of_yes(logprobs: dict[str, float], yes: tuple[str, ...], no: tuple[str, ...]) -> float:
+    p_yes = sum(math.exp(lp) for token, lp in logprobs.items() if token.strip() in yes)
+    p_no = sum(math.exp(lp) for token, lp in logprobs.items() if token.strip() in no)
+    return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else 0.5
+
+
+class LlamaCppLLM(LLM):
+    """A GGUF model run by llama-cpp-python in this process."""
+
+    def __init__(self, path: Path, context_size: int, threads: int) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise LLMError("llama-cpp-python is not installed: run scripts/install.sh") from exc
+        try:
+            self._llama = Llama(
+                model_path=str(path), n_ctx=context_size, n_threads=threads, n_threads_batch=threads, verbose=False
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise LLMError(
+                f"llama.cpp could not load {path}: {exc}. The file may be truncated or not a chat model;"
+                " run `rag model install` for the default model, or point RAG_LLM_MODEL at another GGUF."
+            ) from exc
+        self._lock = threading.Lock()
+        self.name = path.name
+        self.context_size = context_size
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def stream_chat(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]:
+        with self._lock:
+            stream = self._llama.create_chat_completion(
+                messages=messages, max_tokens=max_tokens, temperature=temperature, stream=True
+            )
+            for event in stream:
+                text = event["choices"][0]["delta"].get("content")
+                if text:
+                    yield text
+
+    def yes_probability(self, messages: list[Message], yes: tuple[str, ...], no: tuple[str, ...]) -> float:
+        import numpy as np
+        from llama_cpp import LogitsProcessorList
+
+        first_logits: list[np.ndarray] = []
+
+        def record(_input_ids, scores):
+            if not first_logits:
+                first_logits.append(np.array(scores, dtype=np.float64))
+            return scores
+
+        with self._lock:
+            self._llama.create_chat_completion(
+                messages=messages, max_tokens=1, temperature=0.0, logits_processor=LogitsProcessorList([record])
+            )
+        probs = np.exp(first_logits[0] - first_logits[0].max())
+
+        def first_tokens(words: tuple[str, ...]) -> set[int]:
+            return {self._llama.tokenize(w.encode("utf-8"), add_bos=False, special=False)[0] for w in words}
+
+        yes_ids, no_ids = first_tokens(yes), first_tokens(no)
+        p_yes = float(sum(probs[t] for t in yes_ids - no_ids))
+        p_no = float(sum(probs[t] for t in no_ids - yes_ids))
+        return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else 0.5
+
+
+class OpenAICompatibleLLM(LLM):
+    """A model behind an OpenAI-compatible /v1/chat/completions endpoint."""
+
+    def __init__(self, url: str, model: str, context_size: int, timeout: float = 300.0) -> None:
+        import httpx
+
+        self._client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
+        self._model = model
+        self.name = f"{model} at {url}"
+        self.context_size = context_size
+
+    def count_tokens(self, text: str) -> int:
+        """An upper bound: servers differ in how (or whether) they expose their tokenizer."""
+        return len(text.encode("utf-8")) // 3 + 1
+
+    def stream_chat(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]:
+        import httpx
+
+        body = {
+            "model": self._model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stream": True,
+        }
+        try:
+            with self._client.stream("POST", "/v1/chat/completions", json=body) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise LLMError(f"the LLM server answered {response.status_code}: {response.text[:500]}")
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    choices = json.loads(data).get("choices") or [{}]
+                    text = (choices[0].get("delta") or {}).get("content")
+                    if text:
+                        yield text
+        except httpx.HTTPError as exc:
+            raise LLMError(f"cannot reach the LLM server at {self._client.base_url}: {exc}") from exc
+
+    def yes_probability(self, messages: list[Message], yes: tuple[str, ...], no: tuple[str, ...]) -> float:
+        import httpx
+
+        body = {
+            "model": self._model,
+            "messages": messages,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "logprobs": True,
+            "top_logprobs": 20,
+        }
+        try:
+            response = self._client.post("/v1/chat/completions", json=body)
+        except httpx.HTTPError as exc:
+            raise LLMError(f"cannot reach the LLM server at {self._client.base_url}: {exc}") from exc
+        if response.status_code != 200:
+            raise LLMError(f"the LLM server answered {response.status_code}: {response.text[:500]}")
+        choice = response.json()["choices"][0]
+        content = ((choice.get("logprobs") or {}).get("content") or [{}])[0]
+        logprobs = {item["token"]: item["logprob"] for item in content.get("top_logprobs", [])}
+        if not logprobs:
+            reply = (choice.get("message") or {}).get("content", "").strip()
+            return 1.0 if reply.startswith(yes) else 0.0
+        return _share_of_yes(logprobs, yes, no)
+
+
+_loaded: dict[tuple, LLM] = {}
+_load_lock = threading.Lock()
+
+
+def model_path(settings: Settings) -> Path:
+    return settings.llm_model or default_model_path(settings.models_dir)
+
+
+def load_llm(settings: Settings) -> LLM:
+    """The process-wide model for these settings, loaded on first use."""
+    key = (
+        settings.llm_url,
+        settings.llm_api_model,
+        str(model_path(settings)),
+        settings.context_size,
+        settings.llm_threads,
+    )
+    with _load_lock:
+        if key not in _loaded:
+            _loaded[key] = _load(settings)
+        return _loaded[key]
+
+
+def _load(settings: Settings) -> LLM:
+    if settings.llm_url:
+        return OpenAICompatibleLLM(settings.llm_url, settings.llm_api_model, settings.context_size)
+    path = model_path(settings)
+    try:
+        check_model_file(path, None if settings.llm_model else DEFAULT_MODEL)
+    except ModelFileError as exc:
+        raise LLMError(str(exc)) from exc
+    log.info("loading %s", path)
+    return LlamaCppLLM(path, settings.context_size, settings.llm_threads)
