@@ -22,7 +22,7 @@ from pathlib import Path
 
 from rag.config import load_settings
 from rag.embeddings import load_embedder
-from rag.evaluation import RetrievedText, evidence_found, load_question_set
+from rag.evaluation import RetrievedText, evidence_found, load_question_set, retrieval_query
 from rag.indexer import sync
 from rag.language import detect_language
 from rag.retrieval import RetrievalOptions, Retriever
@@ -41,11 +41,6 @@ VARIANTS = {
 }
 
 
-def search_text(question) -> str:
-    earlier = [turn["content"] for turn in question.history if turn["role"] == "user"]
-    return " ".join([*earlier[-1:], question.question])
-
-
 def measure(model: str, variants: list[str], questions, base_settings, top: int = 10) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = dataclasses.replace(base_settings, store_dir=Path(tmp), embedding_model=model)
@@ -62,7 +57,7 @@ def measure(model: str, variants: list[str], questions, base_settings, top: int 
             for q in questions:
                 if not q.evidence:
                     continue
-                text = search_text(q)
+                text = retrieval_query(q)
                 started = time.perf_counter()
                 passages = retriever.search(text, top, lang=detect_language(q.question))
                 query_s.append(time.perf_counter() - started)

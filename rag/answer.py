@@ -83,15 +83,27 @@ class Answer:
                 }
                 for c in self.citations
             ],
-            "retrieved": [
-                {"rank": rank, "chunk_id": p.chunk_id, "doc": p.doc_id, "score": round(p.score, 6), "text": p.text}
-                for rank, p in enumerate(self.retrieved, 1)
-            ],
+            "retrieved": [retrieved_json(rank, p) for rank, p in enumerate(self.retrieved, 1)],
             "standalone_question": self.standalone_question,
             "grounding": round(self.grounding, 4),
             "prompt_tokens": self.prompt_tokens,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
+
+
+def retrieved_json(rank: int, passage: Passage) -> dict[str, Any]:
+    return {
+        "rank": rank,
+        "chunk_id": passage.chunk_id,
+        "doc": passage.slug,
+        "doc_id": passage.doc_id,
+        "lang": passage.lang,
+        "position": passage.position,
+        "start": passage.start,
+        "end": passage.end,
+        "score": round(passage.score, 6),
+        "text": passage.text,
+    }
 
 
 @dataclass(frozen=True)

@@ -307,5 +307,89 @@ def model_install(models_dir: str | None) -> None:
     click.echo(str(path))
 
 
+class _RunByDefault(click.Group):
+    """`rag eval SET --out DIR` runs; `rag eval compare A B` compares."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=_RunByDefault, epilog=EXIT_CODES_HELP)
+def eval() -> None:
+    """Score the chatbot on a question set: `rag eval SET.jsonl --out DIR`, or `rag eval compare A B`."""
+
+
+@eval.command("run", epilog=EXIT_CODES_HELP)
+@click.argument("question_set", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the results.")
+@click.option("--retrieval-only", is_flag=True, help="Score retrieval alone, without the language model (seconds).")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
+@click.option("--k", "top_k", type=click.IntRange(1, 20), help="Passages given to the model.")
+@click.option("--json", "as_json", is_flag=True, help="Print metrics.json on stdout.")
+@store_options
+@llm_options
+@_translate_errors
+def eval_run(
+    question_set: str,
+    out_dir: str,
+    retrieval_only: bool,
+    limit: int | None,
+    top_k: int | None,
+    as_json: bool,
+    **overrides: Any,
+) -> None:
+    """Run every question of QUESTION_SET through the same answer API as the chat, and score it.
+
+    Writes OUT/results.jsonl (one line per question), OUT/metrics.json, OUT/report.md and
+    OUT/chart.png. Running again with the same --out resumes: questions already in
+    results.jsonl are skipped.
+    """
+    from pathlib import Path
+
+    from rag.evaluation import load_question_set, make_answerer, run_eval, write_metrics
+    from rag.report import headline_rows, write_report
+
+    questions = load_question_set(Path(question_set))[:limit]
+    settings = _settings(**overrides)
+    out = Path(out_dir)
+    answer_item = make_answerer(settings, retrieval_only, top_k)
+    with tqdm(total=len(questions), unit="question", desc="Evaluating", file=sys.stderr, disable=as_json) as bar:
+        items = run_eval(questions, out, answer_item, retrieval_only, progress=lambda _: bar.update())
+    metrics = write_metrics(out, items, retrieval_only, settings, question_set, top_k)
+    report = write_report(out, items, metrics)
+    if as_json:
+        click.echo(json.dumps(metrics, ensure_ascii=False))
+        return
+    for name, entry in headline_rows(metrics):
+        if entry and entry.get("value") is not None:
+            click.echo(f"{name:28} {entry['value']:.2f}  (n={entry['n']})")
+    click.echo(f"Report: {report}")
+
+
+@eval.command("compare", epilog=EXIT_CODES_HELP)
+@click.argument("dir_a", type=click.Path(exists=True, file_okay=False))
+@click.argument("dir_b", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def eval_compare(dir_a: str, dir_b: str, as_json: bool) -> None:
+    """Compare two evaluation runs: each metric's delta (B - A), and the questions whose outcome changed."""
+    from pathlib import Path
+
+    from rag.report import compare
+
+    result = compare(Path(dir_a), Path(dir_b))
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    click.echo(f"{'metric':52}{'A':>8}{'B':>8}{'B-A':>8}")
+    for name, row in result["metrics"].items():
+        cells = [f"{v:8.3f}" if isinstance(v, float | int) else f"{'–':>8}" for v in (row["a"], row["b"], row["delta"])]
+        click.echo(f"{name:52}{''.join(cells)}")
+    click.echo(f"\n{len(result['changed'])} question(s) changed outcome:")
+    for change in result["changed"]:
+        click.echo(f"  {change['id']}: {change['a']} -> {change['b']}  {change['question']}")
+
+
 def main() -> None:
     cli(prog_name="rag")

@@ -148,3 +148,286 @@ def evidence_found(evidence: Sequence[str], retrieved: Sequence[RetrievedText], 
 
 def retrieval_hit(evidence: Sequence[str], retrieved: Sequence[RetrievedText], k: int) -> bool:
     return any(evidence_found(evidence, retrieved, k))
+
+
+ABSTENTION_PHRASES = (
+    "les sources ne",
+    "les documents ne",
+    "les articles ne",
+    "les passages ne",
+    "ne contiennent pas",
+    "ne mentionnent pas",
+    "ne precisent pas",
+    "ne permettent pas de repondre",
+    "aucune information",
+    "pas d'information",
+    "the sources do not",
+    "the sources don't",
+    "not in the sources",
+    "the documents do not",
+    "the articles do not",
+    "the passages do not",
+    "do not contain",
+    "does not contain",
+    "do not mention",
+    "does not mention",
+    "no information",
+)
+
+
+def is_abstention(answer: str, flagged: bool = False) -> bool:
+    """An answer that says the sources do not hold the information."""
+    text = normalize(answer)
+    return flagged or any(phrase in text for phrase in ABSTENTION_PHRASES)
+
+
+def answer_correct(question: Question, answer: str, answer_lang: str) -> bool:
+    """Every must_include group matched, in the question's language (eval/README.md, rules 1 and 4)."""
+    text = normalize(answer)
+    groups_ok = all(any(normalize(alt) in text for alt in group) for group in question.must_include)
+    return groups_ok and answer_lang == question.lang
+
+
+def score_item(question: Question, result: dict[str, Any], retrieval_only: bool) -> dict[str, Any]:
+    """The per-question outcomes that the metrics aggregate."""
+    retrieved = [
+        RetrievedText(r["doc_id"], r["position"], r["start"], r["end"], r["text"]) for r in result["retrieved"]
+    ]
+    score: dict[str, Any] = {}
+    if question.evidence:
+        for k in (1, 3, 5):
+            score[f"hit@{k}"] = retrieval_hit(question.evidence, retrieved, k)
+        found = evidence_found(question.evidence, retrieved, 5)
+        score["evidence_recall@5"] = sum(found) / len(found)
+    if retrieval_only:
+        return score
+    abstained = is_abstention(result["answer"], result["abstained"])
+    score["abstained"] = abstained
+    score["language_match"] = result["answer_lang"] == question.lang
+    if question.kind == "unanswerable":
+        score["abstention_correct"] = abstained
+    else:
+        score["correct"] = not abstained and answer_correct(question, result["answer"], result["answer_lang"])
+    given = {c["chunk_id"] for c in result["citations"]}
+    offered = {r["chunk_id"] for r in result["retrieved"]}
+    score["citations"] = len(result["citations"])
+    score["citations_valid"] = len(given & offered)
+    if question.evidence:
+        evidence = [normalize(e) for e in question.evidence]
+        score["citations_with_evidence"] = sum(
+            any(e in normalize(c["text"]) for e in evidence) for c in result["citations"]
+        )
+    return score
+
+
+def _rate(values: Sequence[bool]) -> dict[str, Any]:
+    return {"value": round(sum(values) / len(values), 4) if values else None, "n": len(values)}
+
+
+def _percentiles(values: Sequence[float]) -> dict[str, Any]:
+    if not values:
+        return {"p50": None, "p95": None, "n": 0}
+    ordered = sorted(values)
+
+    def pick(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 3)
+
+    return {"p50": pick(0.5), "p95": pick(0.95), "n": len(ordered)}
+
+
+def _breakdown(items: Sequence[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The share of items where ``key`` is true: overall, by kind and by language."""
+    scored = [i for i in items if key in i["scores"]]
+    return {
+        "overall": _rate([i["scores"][key] for i in scored]),
+        "by_kind": {
+            k: _rate([i["scores"][key] for i in scored if i["kind"] == k])
+            for k in KINDS
+            if any(i["kind"] == k for i in scored)
+        },
+        "by_lang": {
+            lang: _rate([i["scores"][key] for i in scored if i["lang"] == lang])
+            for lang in ("fr", "en")
+            if any(i["lang"] == lang for i in scored)
+        },
+    }
+
+
+def compute_metrics(items: Sequence[dict[str, Any]], retrieval_only: bool) -> dict[str, Any]:
+    """Every metric of eval/README.md, each with the count it rests on."""
+    metrics: dict[str, Any] = {f"hit@{k}": _breakdown(items, f"hit@{k}") for k in (1, 3, 5)}
+    multi = [
+        i["scores"]["evidence_recall@5"] for i in items if i["kind"] == "multi" and "evidence_recall@5" in i["scores"]
+    ]
+    metrics["evidence_recall@5_multi"] = {
+        "value": round(sum(multi) / len(multi), 4) if multi else None,
+        "n": len(multi),
+    }
+    if retrieval_only:
+        return metrics
+    answerable = [i for i in items if i["kind"] != "unanswerable"]
+    metrics["answer_correctness"] = _breakdown(items, "correct")
+    metrics["abstention_accuracy"] = _rate(
+        [i["scores"]["abstention_correct"] for i in items if i["kind"] == "unanswerable"]
+    )
+    metrics["false_abstention_rate"] = _rate([i["scores"]["abstained"] for i in answerable])
+    metrics["language_match"] = _breakdown(items, "language_match")
+    cited = sum(i["scores"]["citations"] for i in items)
+    valid = sum(i["scores"]["citations_valid"] for i in items)
+    metrics["citation_validity"] = {"value": round(valid / cited, 4) if cited else None, "n": cited}
+    with_evidence = [i for i in answerable if "citations_with_evidence" in i["scores"]]
+    cited_answerable = sum(i["scores"]["citations"] for i in with_evidence)
+    precise = sum(i["scores"]["citations_with_evidence"] for i in with_evidence)
+    metrics["citation_precision"] = {
+        "value": round(precise / cited_answerable, 4) if cited_answerable else None,
+        "n": cited_answerable,
+    }
+    metrics["uncited_answer_rate"] = _rate(
+        [i["scores"]["citations"] == 0 for i in answerable if not i["scores"]["abstained"]]
+    )
+    metrics["latency_total_s"] = _percentiles([i["timings"]["total_s"] for i in items if "total_s" in i["timings"]])
+    metrics["latency_first_token_s"] = _percentiles(
+        [i["timings"]["first_token_s"] for i in items if "first_token_s" in i["timings"]]
+    )
+    return metrics
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """The finished lines of a results file; a line cut short by a crash is dropped."""
+    if not path.exists():
+        return []
+    items = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            items.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return items
+
+
+def run_eval(
+    questions: Sequence[Question],
+    out_dir: Path,
+    answer_item,
+    retrieval_only: bool,
+    progress=None,
+) -> list[dict[str, Any]]:
+    """Answer every question not yet in ``out_dir/results.jsonl``, appending one line each.
+
+    ``answer_item(question)`` returns the result fields for one question. Running again with
+    the same folder resumes where a previous run stopped.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_path = out_dir / "results.jsonl"
+    done = read_results(results_path)
+    results_path.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in done), encoding="utf-8")
+    done_ids = {i["id"] for i in done}
+    with results_path.open("a", encoding="utf-8") as out:
+        for question in questions:
+            if question.id in done_ids:
+                if progress:
+                    progress(question)
+                continue
+            result = {
+                "id": question.id,
+                "lang": question.lang,
+                "kind": question.kind,
+                "question": question.question,
+                **answer_item(question),
+            }
+            result["scores"] = score_item(question, result, retrieval_only)
+            out.write(json.dumps(result, ensure_ascii=False) + "\n")
+            out.flush()
+            done.append(result)
+            if progress:
+                progress(question)
+    order = {q.id: n for n, q in enumerate(questions)}
+    return sorted((i for i in done if i["id"] in order), key=lambda i: order[i["id"]])
+
+
+def retrieval_query(question: Question) -> str:
+    """Without a model to rewrite a follow-up, search with the previous user turn prepended."""
+    earlier = [turn["content"] for turn in question.history if turn["role"] == "user"]
+    return " ".join([*earlier[-1:], question.question])
+
+
+def make_answerer(settings, retrieval_only: bool, k: int | None):
+    """The function that turns one question into result fields: the full pipeline, or retrieval alone."""
+    import time
+
+    from rag.answer import RETRIEVED_FOR_REPORT, get_pipeline, retrieved_json
+    from rag.language import detect_language
+
+    if retrieval_only:
+        from rag.embeddings import load_embedder
+        from rag.retrieval import RetrievalOptions, Retriever
+        from rag.store import open_store
+
+        embedder = load_embedder(settings.embedding_model, settings.threads, settings.embedding_batch_size)
+        store = open_store(settings, embedder.model_id, embedder.dimension)
+        retriever = Retriever(
+            store, embedder, RetrievalOptions(bm25=settings.bm25, collapse_twins=settings.collapse_twins)
+        )
+
+        def retrieve(question: Question) -> dict[str, Any]:
+            query = retrieval_query(question)
+            started = time.perf_counter()
+            passages = retriever.search(
+                query, max(RETRIEVED_FOR_REPORT, k or 0), lang=detect_language(question.question)
+            )
+            return {
+                "answer": "",
+                "answer_lang": "",
+                "abstained": False,
+                "citations": [],
+                "retrieved": [retrieved_json(rank, p) for rank, p in enumerate(passages[:RETRIEVED_FOR_REPORT], 1)],
+                "standalone_question": query,
+                "timings": {"retrieval_s": round(time.perf_counter() - started, 3)},
+            }
+
+        return retrieve
+
+    pipeline = get_pipeline(settings)
+
+    def answer(question: Question) -> dict[str, Any]:
+        result = pipeline.answer(question.question, list(question.history), k).to_json()
+        result["answer_lang"] = detect_language(result["answer"], default="")
+        return result
+
+    return answer
+
+
+def write_metrics(out_dir: Path, items, retrieval_only: bool, settings, set_path: str, k: int | None) -> dict[str, Any]:
+    """metrics.json, with what is needed to reproduce the run: git revision, settings, set."""
+    import dataclasses
+    import datetime
+    import subprocess
+
+    from rag.config import PROJECT_ROOT
+
+    try:
+        revision = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        revision = "unknown"
+    metrics = compute_metrics(items, retrieval_only)
+    chosen = {
+        k: str(v)
+        for k, v in dataclasses.asdict(settings).items()
+        if k not in ("content_dir", "store_dir", "models_dir")
+    }
+    metrics["run"] = {
+        "git_revision": revision,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "set": str(set_path),
+        "questions": len(items),
+        "retrieval_only": retrieval_only,
+        "k": k or settings.top_k,
+        "settings": chosen,
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return metrics
