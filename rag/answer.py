@@ -20,15 +20,21 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.config import PROJECT_ROOT, Settings, load_settings
+from rag.config import Settings, load_settings
 from rag.embeddings import load_embedder
 from rag.language import detect_language
 from rag.llm import LLM, load_llm
-from rag.prompts import PromptSet, answer_messages, condense_messages, fit_passages, load_prompts
+from rag.prompts import (
+    PROMPTS_DIR_DEFAULT,
+    PromptSet,
+    answer_messages,
+    condense_messages,
+    fit_passages,
+    load_prompts,
+)
 from rag.retrieval import Passage, RetrievalOptions, Retriever
 from rag.store import open_store
 
-PROMPTS_DIR = PROJECT_ROOT / "prompts"
 RETRIEVED_FOR_REPORT = 10
 CONDENSE_MAX_TOKENS = 80
 HISTORY_CHARS = 1200
@@ -200,7 +206,7 @@ class Pipeline:
         return cls(settings, Retriever(store, embedder, options), load_llm(settings))
 
     def prompts(self, lang: str) -> PromptSet:
-        return load_prompts(PROMPTS_DIR, lang)
+        return load_prompts(PROMPTS_DIR_DEFAULT, lang)
 
     def answer(self, question: str, history: Sequence[dict[str, str]] | None = None, k: int | None = None) -> Answer:
         for event in self.stream(question, history, k):

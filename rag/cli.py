@@ -23,7 +23,7 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0  done
   1  done, but some files could not be indexed (each is named)
-  2  bad usage or input: a missing content folder, an invalid setting, an empty or too long question
+  2  bad usage or input: a missing content folder, an invalid setting, an empty or too long question, a malformed question set
   3  the store cannot be used: locked by another writer, built by another model, damaged, unreachable
   4  a model cannot be loaded
 
@@ -41,6 +41,7 @@ class UserError(click.ClickException):
 def _translate_errors(func: Callable) -> Callable:
     from rag.answer import QuestionError
     from rag.embeddings import EmbeddingModelError
+    from rag.evaluation import QuestionSetError
     from rag.indexer import ContentDirError, IndexLockedError
     from rag.llm import LLMError
     from rag.model_files import ModelFileError
@@ -51,6 +52,7 @@ def _translate_errors(func: Callable) -> Callable:
         (SettingsError, EXIT_USAGE),
         (ContentDirError, EXIT_USAGE),
         (QuestionError, EXIT_USAGE),
+        (QuestionSetError, EXIT_USAGE),
         (IndexLockedError, EXIT_STORE),
         (StoreError, EXIT_STORE),
         (EmbeddingModelError, EXIT_MODEL),

@@ -16,6 +16,7 @@ from pathlib import Path
 from rag.retrieval import Passage
 
 Message = dict[str, str]
+PROMPTS_DIR_DEFAULT = Path(__file__).resolve().parent.parent / "prompts"
 _DELIMITERS = {"<<<": "‹‹‹", ">>>": "›››"}
 
 
