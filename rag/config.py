@@ -51,7 +51,7 @@ class Settings:
     max_answer_tokens: int = 384
     temperature: float = 0.1
     top_k: int = 5
-    grounding_threshold: float = 0.5
+    grounding_threshold: float = 0.6
     bm25: bool = False
     collapse_twins: bool = True
     max_question_chars: int = 2000

