@@ -56,6 +56,10 @@ class Settings:
     collapse_twins: bool = True
     max_question_chars: int = 2000
     history_turns: int = 6
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: str | None = None
+    feedback_file: Path = Path("eval/feedback.jsonl")
 
     def describe_store(self) -> str:
         return self.chroma_url or str(self.store_dir)
