@@ -69,6 +69,7 @@ class Answer:
     standalone_question: str
     grounding: float
     prompt_tokens: int
+    passages_given: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -93,6 +94,7 @@ class Answer:
             "standalone_question": self.standalone_question,
             "grounding": round(self.grounding, 4),
             "prompt_tokens": self.prompt_tokens,
+            "passages_given": self.passages_given,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
@@ -262,6 +264,7 @@ class Pipeline:
                     standalone_question=standalone,
                     grounding=grounding,
                     prompt_tokens=prompt_tokens,
+                    passages_given=len(passages),
                     timings=timings,
                 )
             )

@@ -23,7 +23,7 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0  done
   1  done, but some files could not be indexed (each is named)
-  2  bad usage or input: a missing content folder, an invalid setting, an empty or too long question, a malformed question set
+  2  bad input: a missing content folder, an invalid setting, an empty or too long question, a bad question set
   3  the store cannot be used: locked by another writer, built by another model, damaged, unreachable
   4  a model cannot be loaded
 

@@ -9,7 +9,6 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 
@@ -116,8 +115,10 @@ def sources_html(answer: Answer | None, lang: str) -> str:
     items = []
     for citation in answer.citations:
         if citation.url:
-            link = (f'<a href="{html.escape(citation.url)}" target="_blank" rel="noopener noreferrer">'
-                    f'{html.escape(labels["link"])}</a>')
+            link = (
+                f'<a href="{html.escape(citation.url)}" target="_blank" rel="noopener noreferrer">'
+                f"{html.escape(labels['link'])}</a>"
+            )
         else:
             link = f"<span>{html.escape(labels['no_link'])} ({html.escape(citation.doc)})</span>"
         items.append(
@@ -209,8 +210,13 @@ class ChatSession:
         """Append a thumbs up or down, with the exchange, to the feedback file."""
         index = data.index if isinstance(data.index, int) else data.index[0]
         question = next((m["content"] for m in reversed(chat[:index]) if m["role"] == "user"), "")
-        entry = {"time": time.time(), "liked": data.liked, "lang": lang, "question": question,
-                 "answer": chat[index]["content"] if index < len(chat) else ""}
+        entry = {
+            "time": time.time(),
+            "liked": data.liked,
+            "lang": lang,
+            "question": question,
+            "answer": chat[index]["content"] if index < len(chat) else "",
+        }
         self.settings.feedback_file.parent.mkdir(parents=True, exist_ok=True)
         with self.settings.feedback_file.open("a", encoding="utf-8") as out:
             out.write(json.dumps(entry, ensure_ascii=False) + "\n")
@@ -247,13 +253,19 @@ def build_app(settings: Settings) -> gr.Blocks:
         turns = gr.State([])
         with gr.Row():
             header = gr.Markdown(f"{LABELS['fr']['title']}\n\n{LABELS['fr']['intro']}", elem_id="header")
-            language = gr.Radio(LANGUAGE_CHOICES, value="fr", label=LABELS["fr"]["language"], elem_id="language",
-                                scale=0, min_width=220)
+            language = gr.Radio(
+                LANGUAGE_CHOICES, value="fr", label=LABELS["fr"]["language"], elem_id="language", scale=0, min_width=220
+            )
         with gr.Row():
             with gr.Column(scale=3):
                 chat = gr.Chatbot(label=LABELS["fr"]["chat"], elem_id="chat", height=480, sanitize_html=True)
-                question = gr.Textbox(label=LABELS["fr"]["placeholder"], placeholder=LABELS["fr"]["placeholder"],
-                                      elem_id="question", max_length=settings.max_question_chars, lines=2)
+                question = gr.Textbox(
+                    label=LABELS["fr"]["placeholder"],
+                    placeholder=LABELS["fr"]["placeholder"],
+                    elem_id="question",
+                    max_length=settings.max_question_chars,
+                    lines=2,
+                )
                 with gr.Row():
                     send = gr.Button(LABELS["fr"]["send"], variant="primary", elem_id="send")
                     new = gr.Button(LABELS["fr"]["new"], elem_id="new")
@@ -268,12 +280,22 @@ def build_app(settings: Settings) -> gr.Blocks:
         answer_io = {"inputs": [question, chat, turns, lang], "outputs": [chat, sources, question, turns]}
         send.click(session.respond, **answer_io, api_visibility="private")
         question.submit(session.respond, **answer_io, api_visibility="private")
-        new.click(lambda current: ([], sources_html(None, current), "", []), inputs=lang,
-                  outputs=[chat, sources, question, turns], queue=False, api_visibility="private")
+        new.click(
+            lambda current: ([], sources_html(None, current), "", []),
+            inputs=lang,
+            outputs=[chat, sources, question, turns],
+            queue=False,
+            api_visibility="private",
+        )
         for button in example_buttons:
             button.click(lambda text: text, inputs=button, outputs=question, queue=False, api_visibility="private")
-        language.input(lambda choice: (choice, *relabel(choice)), inputs=language, outputs=[lang, *labelled],
-                        queue=False, api_visibility="private")
+        language.input(
+            lambda choice: (choice, *relabel(choice)),
+            inputs=language,
+            outputs=[lang, *labelled],
+            queue=False,
+            api_visibility="private",
+        )
         chat.like(session.record_feedback, inputs=[chat, lang], queue=False, api_visibility="private")
 
         def on_load(request: gr.Request):

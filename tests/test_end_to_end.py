@@ -6,7 +6,6 @@ SmolLM2 (98 MB) proves the wiring quickly; the default Qwen model answers real q
 import dataclasses
 import importlib.util
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -120,8 +119,19 @@ def test_a_small_evaluation_run_resumes(indexed, tmp_path):
     again = (out / "results.jsonl").read_text().splitlines()
     assert again[:2] == lines and len(again) == 3
     item = json.loads(again[2])
-    assert set(item) >= {"id", "lang", "kind", "question", "answer", "answer_lang", "abstained", "citations",
-                         "retrieved", "standalone_question", "timings"}
+    assert set(item) >= {
+        "id",
+        "lang",
+        "kind",
+        "question",
+        "answer",
+        "answer_lang",
+        "abstained",
+        "citations",
+        "retrieved",
+        "standalone_question",
+        "timings",
+    }
     assert all("text" in r and "rank" in r for r in item["retrieved"])
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["answer_correctness"]["overall"]["n"] == 1  # dev-003; dev-001 and dev-002 are unanswerable
@@ -139,10 +149,13 @@ def qwen(indexed) -> Pipeline:
     return Pipeline.from_settings(settings)
 
 
-@pytest.mark.parametrize(("question", "lang", "expected"), [
-    ("Combien d'États membres de l'UE ont travaillé sur le rapport sur les communs numériques ?", "fr", "19"),
-    ("How many EU member states worked on the digital commons report?", "en", "19"),
-])
+@pytest.mark.parametrize(
+    ("question", "lang", "expected"),
+    [
+        ("Combien d'États membres de l'UE ont travaillé sur le rapport sur les communs numériques ?", "fr", "19"),
+        ("How many EU member states worked on the digital commons report?", "en", "19"),
+    ],
+)
 def test_the_default_model_answers_in_the_question_language_with_valid_citations(qwen, question, lang, expected):
     from rag.language import detect_language
 

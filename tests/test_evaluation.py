@@ -19,8 +19,17 @@ from tests.conftest import run_rag
 
 
 def question(**changes) -> Question:
-    base = dict(id="q1", lang="fr", kind="fact", question="?", history=(), answer="",
-                must_include=(("inegalit", "inequalit"), ("14 million", "14M")), evidence=(), article=())
+    base = dict(
+        id="q1",
+        lang="fr",
+        kind="fact",
+        question="?",
+        history=(),
+        answer="",
+        must_include=(("inegalit", "inequalit"), ("14 million", "14M")),
+        evidence=(),
+        article=(),
+    )
     base.update(changes)
     return Question(**base)
 
@@ -43,14 +52,17 @@ def test_substrings_match_without_word_boundaries():
     assert answer_correct(question(must_include=(("toxic",),)), "La toxicité des modèles.", "fr")
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Les sources ne contiennent pas cette information.", True),
-    ("Les documents ne précisent pas le budget.", True),
-    ("The sources do not say when the next summit is.", True),
-    ("This is not in the sources.", True),
-    ("The summit will take place in Madrid in 2025.", False),
-    ("Le sommet aura lieu à Madrid.", False),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Les sources ne contiennent pas cette information.", True),
+        ("Les documents ne précisent pas le budget.", True),
+        ("The sources do not say when the next summit is.", True),
+        ("This is not in the sources.", True),
+        ("The summit will take place in Madrid in 2025.", False),
+        ("Le sommet aura lieu à Madrid.", False),
+    ],
+)
 def test_abstention_phrases(text, expected):
     assert is_abstention(text) is expected
 
@@ -87,15 +99,18 @@ def write_set(tmp_path, lines) -> str:
 GOOD = {"id": "a", "lang": "en", "kind": "fact", "question": "Q?", "must_include": [["x"]], "evidence": ["e"]}
 
 
-@pytest.mark.parametrize(("bad", "where"), [
-    ("{not json", ":2: not valid JSON"),
-    ({**GOOD, "id": "b", "lang": "de"}, ":2: field 'lang'"),
-    ({**GOOD, "id": "b", "kind": "trivia"}, ":2: field 'kind'"),
-    ({**GOOD, "id": "b", "must_include": "x"}, ":2: field 'must_include'"),
-    ({**GOOD, "id": "b", "kind": "followup"}, ":2: field 'history'"),
-    ({**GOOD}, ":2: field 'id'"),
-    ({key: v for key, v in GOOD.items() if key != "question"}, ":2: field 'question'"),
-])
+@pytest.mark.parametrize(
+    ("bad", "where"),
+    [
+        ("{not json", ":2: not valid JSON"),
+        ({**GOOD, "id": "b", "lang": "de"}, ":2: field 'lang'"),
+        ({**GOOD, "id": "b", "kind": "trivia"}, ":2: field 'kind'"),
+        ({**GOOD, "id": "b", "must_include": "x"}, ":2: field 'must_include'"),
+        ({**GOOD, "id": "b", "kind": "followup"}, ":2: field 'history'"),
+        ({**GOOD}, ":2: field 'id'"),
+        ({key: v for key, v in GOOD.items() if key != "question"}, ":2: field 'question'"),
+    ],
+)
 def test_malformed_sets_name_the_line_and_field(tmp_path, bad, where):
     path = write_set(tmp_path, [GOOD, bad])
     with pytest.raises(QuestionSetError, match=where):

@@ -1,0 +1,300 @@
+"""The browser chat, tested against the real app in Debian's chromium driven by Playwright.
+
+Screenshots go to test-artifacts/ at the repository root.
+"""
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from rag.config import PROJECT_ROOT, Settings, load_settings
+from rag.indexer import sync
+from rag.ui import browser_language, link_markers, parse_auth, sources_html
+from tests.conftest import copy_articles, rag_env
+from tests.test_end_to_end import smollm_path
+
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, settings: Settings, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(settings.store_dir.parent / f"app-{self.port}.log", "w+")  # noqa: SIM115
+        full_env = rag_env(settings, RAG_PORT=str(self.port), **env)
+        full_env["RAG_MODELS_DIR"] = str(load_settings(env={}).models_dir)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(PROJECT_ROOT / "app.py")],
+            env=full_env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=settings.store_dir.parent,
+        )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url, timeout=2)
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"the app did not start:\n{self.output()}")
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, embedder) -> Settings:
+    root = tmp_path_factory.mktemp("ui")
+    settings = Settings(content_dir=copy_articles(root / "content"), store_dir=root / "store")
+    sync(settings, embedder=embedder)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def server(store):
+    """The real app on the default model."""
+    running = Server(store)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def last_bot_message(page) -> str:
+    messages = page.locator("#chat .bot")
+    return messages.last.inner_text() if messages.count() else ""
+
+
+def ask(page, question: str, timeout: float = 180) -> tuple[str, list[str]]:
+    """Type and send a question; return the final answer and the partial texts seen while it streamed."""
+    before = page.locator("#chat .bot").count()
+    page.fill("#question textarea", question)
+    page.click("#send")
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    stable = 0
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        if page.locator("#chat .bot").count() <= before:
+            continue
+        text = last_bot_message(page)
+        if text and (not seen or seen[-1] != text):
+            seen.append(text)
+            stable = 0
+        elif text:
+            stable += 1
+        generating = page.locator("#chat .generating, #chat .pending").count() > 0
+        if text and stable >= 8 and not generating:
+            return text, seen
+    raise AssertionError(f"no complete answer to {question!r}; seen {seen[-3:]}")
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_chat_in_french_and_english_with_sources_follow_up_and_language_switch(server, browser):
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_selector("#question textarea")
+    assert page.locator("#send").inner_text().strip() == "Envoyer"
+    shot(page, "ui-1-start-fr")
+
+    answer, seen = ask(
+        page, "Combien d'États membres de l'UE ont travaillé sur le rapport sur les communs numériques ?"
+    )
+    assert "19" in answer
+    assert len(seen) > 1 and len(seen[0]) < len(seen[-1]), "the answer should arrive in pieces"
+    assert page.locator("#sources .source").count() >= 1
+    assert page.locator("#chat a.cite").count() >= 1
+    shot(page, "ui-2-french-answer")
+
+    answer, _ = ask(page, "Et qui a initié ce rapport ?")
+    assert "France" in answer, answer
+    shot(page, "ui-3-follow-up")
+
+    answer, _ = ask(page, "What legal form does La MedNum have?")
+    assert "cooperative" in answer.lower() or "SCIC" in answer, answer
+    assert page.locator("#sources .source").count() >= 1
+    shot(page, "ui-4-english-answer")
+
+    page.get_by_text("English", exact=True).click()
+    page.wait_for_function("document.querySelector('#send').innerText.trim() === 'Send'")
+    assert page.locator("#new").inner_text().strip() == "New conversation"
+    page.click("#new")
+    page.wait_for_function("document.querySelectorAll('#chat .bot').length === 0")
+    shot(page, "ui-5-english-labels")
+    context.close()
+
+
+def test_english_browsers_get_english_labels(server, browser):
+    context = browser.new_context(locale="en-GB")
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_function(
+        "document.querySelector('#send') && document.querySelector('#send').innerText.trim() === 'Send'"
+    )
+    context.close()
+
+
+def test_html_in_questions_is_shown_as_text(server, browser):
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_selector("#question textarea")
+    ask(page, 'What is <script>window.pwned = 1</script><img src=x onerror="window.pwned = 2"> in the articles?')
+    assert page.evaluate("window.pwned") is None
+    assert "<script>" in page.locator("#chat .user").last.inner_text()
+    context.close()
+
+
+def test_two_sessions_keep_their_own_conversations(server, browser):
+    pages = []
+    for locale in ("fr-FR", "en-US"):
+        page = browser.new_context(locale=locale).new_page()
+        page.goto(server.url)
+        page.wait_for_selector("#question textarea")
+        pages.append(page)
+    pages[0].fill("#question textarea", "Qui est Lobna Karoui ?")
+    pages[1].fill("#question textarea", "Who founded OpenAI?")
+    pages[0].click("#send")
+    pages[1].click("#send")
+    for page, expected in ((pages[0], "Lobna"), (pages[1], "OpenAI")):
+        page.wait_for_function("document.querySelectorAll('#chat .bot').length === 1", timeout=300_000)
+        page.wait_for_function(
+            "!document.querySelector('#chat .generating, #chat .pending') && "
+            "document.querySelector('#chat .bot').innerText.length > 20",
+            timeout=300_000,
+        )
+        users = page.locator("#chat .user").all_inner_texts()
+        assert len(users) == 1 and expected in users[0]
+    shot(pages[0], "ui-6-session-a")
+    shot(pages[1], "ui-7-session-b")
+
+
+def test_the_chat_endpoint_for_scripts(server):
+    from gradio_client import Client
+
+    client = Client(server.url, verbose=False)
+    result = client.predict("How many EU member states worked on the digital commons report?", [], api_name="/chat")
+    assert result["done"] and "19" in result["answer"]
+    given = {r["chunk_id"] for r in result["retrieved"]}
+    assert result["citations"] and all(c["chunk_id"] in given for c in result["citations"])
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/gradio_api/file=/etc/passwd",
+        "/file=/etc/passwd",
+        "/gradio_api/file=../../../../etc/passwd",
+        f"/gradio_api/file={PROJECT_ROOT / 'pyproject.toml'}",
+    ],
+)
+def test_file_routes_refuse_paths_outside_the_app(server, path):
+    try:
+        with urllib.request.urlopen(server.url + path, timeout=10) as response:
+            body = response.read().decode("utf-8", "replace")
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        body, status = "", exc.code
+    assert status >= 400 or ("root:" not in body and "[project]" not in body)
+
+
+def test_login(store):
+    auth_server = Server(store, RAG_AUTH="reader:s3cret", RAG_LLM_MODEL=str(smollm_path()))
+    try:
+        from gradio_client import Client
+
+        with pytest.raises(Exception):  # noqa: B017 - gradio_client raises a plain ValueError or an HTTP error
+            Client(auth_server.url, auth=("reader", "wrong"), verbose=False)
+        client = Client(auth_server.url, auth=("reader", "s3cret"), verbose=False)
+        result = client.predict("What legal form does La MedNum have?", [], api_name="/chat")
+        assert result["done"]
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(auth_server.url + "/gradio_api/info", timeout=10)
+    finally:
+        auth_server.stop()
+
+
+def test_passage_text_and_titles_are_escaped():
+    from rag.answer import Answer, Citation
+
+    citation = Citation(
+        1,
+        "en/x#1",
+        "x",
+        "en",
+        "<b>Title</b>",
+        'javascript:alert(1)" onclick="x',
+        "<script>alert(1)</script> & <img src=x onerror=alert(2)>",
+    )
+    answer = Answer("q", "text [1]", "en", False, False, (citation,), (), "q", 1.0, 0)
+    rendered = sources_html(answer, "en")
+    assert "<script>" not in rendered and "&lt;script&gt;" in rendered
+    assert "<img" not in rendered and "<b>" not in rendered
+    assert 'onclick="x' not in rendered
+
+
+def test_markers_become_links_and_text_is_escaped():
+    assert link_markers("Free [1] <b>x</b> [2, 3]") == (
+        'Free [<a href="#source-1" class="cite">1</a>] &lt;b&gt;x&lt;/b&gt; '
+        '[<a href="#source-2" class="cite">2</a>, <a href="#source-3" class="cite">3</a>]'
+    )
+
+
+def test_browser_language_and_auth_parsing(tmp_path):
+    assert browser_language("en-GB,en;q=0.9,fr;q=0.8") == "en"
+    assert browser_language("de-DE,fr;q=0.5") == "fr"
+    assert browser_language("") == "fr"
+    assert parse_auth("a:b") == [("a", "b")]
+    users = tmp_path / "users"
+    users.write_text("# readers\nann:one\nbob:two:with-colon\n")
+    assert parse_auth(str(users)) == [("ann", "one"), ("bob", "two:with-colon")]
+    with pytest.raises(ValueError):
+        parse_auth("nocolon")
