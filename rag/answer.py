@@ -278,7 +278,7 @@ class Pipeline:
         text, cited, prompt_tokens = "", [], 0
         for attempt, instruction in enumerate((prompts.answer, prompts.answer_retry)):
             if attempt:
-                yield Restart("the answer cited no passage; asking again with a firmer instruction")
+                yield Restart("the answer cited no passage or said nothing; asking again with a firmer instruction")
             messages = answer_messages(prompts, passages, standalone, instruction)
             prompt_tokens = sum(self.llm.count_tokens(m["content"]) for m in messages)
             citation_filter = CitationFilter(range(1, len(passages) + 1))
@@ -294,7 +294,7 @@ class Pipeline:
                 pieces.append(tail)
                 yield Token(tail)
             text, cited = "".join(pieces).strip(), citation_filter.cited
-            if cited:
+            if cited and _has_words(text):
                 break
         citations = tuple(_citation(n, passages[n - 1]) for n in cited)
         yield finish(text, False, citations, prompt_tokens)
@@ -324,6 +324,11 @@ class Pipeline:
         reply = self.llm.chat(condense_messages(prompts, turns, question), CONDENSE_MAX_TOKENS)
         lines = [line.strip().strip('"«»“”').strip() for line in reply.strip().splitlines() if line.strip()]
         return lines[0] if lines and len(lines[0]) > 3 else question
+
+
+def _has_words(text: str) -> bool:
+    """An answer made only of citation markers says nothing."""
+    return len(re.findall(r"[^\W\d_]{2,}", _MARKER.sub("", text))) >= 3
 
 
 def _history_language(turns: list[dict[str, str]]) -> str:

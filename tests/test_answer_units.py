@@ -121,6 +121,13 @@ def test_an_uncited_answer_is_retried_once_then_flagged():
     assert not answer.uncited and [c.n for c in answer.citations] == [3]
 
 
+def test_an_answer_made_only_of_markers_is_retried():
+    llm = ScriptedLLM(["[2] [3] [4]", "The facts are two and three [2]."])
+    events, answer = run(pipeline(llm), "What are the facts?")
+    assert sum(isinstance(e, Restart) for e in events) == 1
+    assert answer.text == "The facts are two and three [2]." and [c.n for c in answer.citations] == [2]
+
+
 @pytest.mark.parametrize(
     ("question", "message"),
     [
@@ -150,7 +157,7 @@ def test_a_follow_up_is_rewritten_before_retrieval():
 
 
 def test_history_is_bounded_and_checked():
-    llm = ScriptedLLM(["ok [1]."])
+    llm = ScriptedLLM(["It went fine afterwards [1]."])
     p = pipeline(llm, history_turns=2)
     history = [{"role": "user", "content": f"turn {i}"} for i in range(10)]
     run(p, "and then?", history)
