@@ -172,11 +172,12 @@ class Store:
 
     def query(self, embedding: np.ndarray, k: int, where: dict | None = None) -> list[tuple[StoredChunk, float]]:
         """Nearest chunks with their cosine similarity."""
-        if self.count() == 0:
+        available = self.count()
+        if available == 0:
             return []
         result = self.collection.query(
             query_embeddings=[embedding],
-            n_results=min(k, self.count()),
+            n_results=min(k, available),
             where=where,
             include=["metadatas", "documents", "distances"],
         )

@@ -14,6 +14,8 @@ import gradio as gr
 
 from rag.answer import Answer, Done, Pipeline, QuestionError, Restart, Token, get_pipeline
 from rag.config import Settings
+from rag.llm import LLMError
+from rag.store import StoreError
 
 log = logging.getLogger("rag.ui")
 
@@ -184,9 +186,9 @@ class ChatSession:
             reply["content"] = labels["bad_question"].format(detail=html.escape(str(exc)))
             yield chat, sources_html(None, lang), "", turns
             return
-        except Exception:  # every other failure: a friendly message here, the traceback in the server log
+        except Exception as exc:  # every other failure: a friendly message here, the traceback in the server log
             log.exception("answering %r failed", question)
-            reply["content"] = labels["unavailable"] if _is_setup_error() else labels["error"]
+            reply["content"] = labels["unavailable"] if isinstance(exc, LLMError | StoreError) else labels["error"]
             yield chat, sources_html(None, lang), "", turns
             return
         assert answer is not None
@@ -220,15 +222,6 @@ class ChatSession:
         self.settings.feedback_file.parent.mkdir(parents=True, exist_ok=True)
         with self.settings.feedback_file.open("a", encoding="utf-8") as out:
             out.write(json.dumps(entry, ensure_ascii=False) + "\n")
-
-
-def _is_setup_error() -> bool:
-    import sys
-
-    from rag.llm import LLMError
-    from rag.store import StoreError
-
-    return isinstance(sys.exc_info()[1], LLMError | StoreError)
 
 
 def relabel(lang: str) -> tuple:
