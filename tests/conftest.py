@@ -31,6 +31,17 @@ def copy_articles(target: Path, names: tuple[str, ...] | None = None) -> Path:
     return target
 
 
+@pytest.fixture(scope="session")
+def full_store(tmp_path_factory, embedder) -> Settings:
+    """All the articles indexed once, for the tests that ask questions; read-only for them."""
+    from rag.indexer import sync
+
+    root = tmp_path_factory.mktemp("full")
+    settings = Settings(content_dir=copy_articles(root / "content"), store_dir=root / "store")
+    sync(settings, embedder=embedder)
+    return settings
+
+
 @pytest.fixture
 def small_content(tmp_path: Path) -> Path:
     return copy_articles(tmp_path / "content", SMALL_CORPUS)

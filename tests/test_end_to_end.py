@@ -25,11 +25,8 @@ def smollm_path() -> Path:
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory, embedder) -> Settings:
-    root = tmp_path_factory.mktemp("e2e")
-    settings = Settings(content_dir=copy_articles(root / "content"), store_dir=root / "store")
-    sync(settings, embedder=embedder)
-    return settings
+def indexed(full_store) -> Settings:
+    return full_store
 
 
 def with_model(settings: Settings, model: Path | None) -> Settings:

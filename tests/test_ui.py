@@ -13,9 +13,8 @@ import urllib.request
 import pytest
 
 from rag.config import PROJECT_ROOT, Settings, load_settings
-from rag.indexer import sync
 from rag.ui import browser_language, link_markers, parse_auth, sources_html
-from tests.conftest import copy_articles, rag_env
+from tests.conftest import rag_env
 from tests.test_end_to_end import smollm_path
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
@@ -75,11 +74,8 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, embedder) -> Settings:
-    root = tmp_path_factory.mktemp("ui")
-    settings = Settings(content_dir=copy_articles(root / "content"), store_dir=root / "store")
-    sync(settings, embedder=embedder)
-    return settings
+def store(full_store) -> Settings:
+    return full_store
 
 
 @pytest.fixture(scope="module")
