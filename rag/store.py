@@ -10,10 +10,14 @@ function downloads a model, so every call passes vectors.
 from __future__ import annotations
 
 import logging
+import shutil
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -60,6 +64,48 @@ class StoreStats:
     chunks: dict[str, int]
 
 
+_healthy: set[str] = set()
+_PROBE = """
+import sys
+import chromadb
+from chromadb.config import Settings
+client = chromadb.PersistentClient(path=sys.argv[1], settings=Settings(anonymized_telemetry=False))
+names = {getattr(c, "name", c) for c in client.list_collections()}
+if sys.argv[2] in names:
+    collection = client.get_collection(sys.argv[2], embedding_function=None)
+    count = collection.count()
+    if count:
+        first = collection.get(limit=1, include=["embeddings"])
+        collection.query(query_embeddings=first["embeddings"], n_results=min(5, count))
+"""
+
+
+def check_health(path: Path, collection: str) -> None:
+    """Open and query the store in a child process before this one touches it.
+
+    A cut HNSW segment file can crash Chroma outright, a crash Python cannot catch; in a
+    child it becomes a message. Done once per process and store.
+    """
+    key = f"{path}|{collection}"
+    if key in _healthy or not (path / "chroma.sqlite3").exists():
+        return
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(path), collection], capture_output=True, text=True, timeout=300
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise StoreError(
+            f"the store at {path} did not open within 5 minutes; it may be damaged: run `rag index --rebuild`"
+        ) from exc
+    if probe.returncode != 0:
+        detail = (probe.stderr.strip().splitlines() or [f"the reader crashed (code {probe.returncode})"])[-1]
+        raise StoreError(
+            f"the store at {path} is damaged ({detail[:300]}). Run `rag index --rebuild` to rebuild it"
+            " from the content folder; nothing else is lost."
+        )
+    _healthy.add(key)
+
+
 def _client(settings: Settings, create: bool):
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -84,6 +130,7 @@ def _client(settings: Settings, create: bool):
     path = settings.store_dir
     if not create and not (path / "chroma.sqlite3").exists():
         raise StoreEmptyError(f"there is no index at {path} yet: run `rag index` first")
+    check_health(path, settings.collection)
     try:
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
@@ -281,10 +328,36 @@ def check_collection(meta: dict[str, Any], settings: Settings, model_id: str | N
 
 
 def reset_store(settings: Settings, model_id: str, dimension: int) -> Store:
-    """Drop the collection and make an empty one: the first step of ``rag index --rebuild``."""
+    """An empty collection, whatever state the old one was in: the first step of ``rag index --rebuild``.
+
+    A damaged embedded store is removed rather than opened, since opening it may crash the
+    reader; the articles in the content folder are the source of all of it.
+    """
+    if not settings.chroma_url:
+        try:
+            check_health(settings.store_dir, settings.collection)
+        except StoreError as exc:
+            log.warning("removing the damaged store before rebuilding: %s", exc)
+            _remove_chroma_files(settings.store_dir)
     client = _client(settings, create=True)
     try:
         client.delete_collection(settings.collection)
     except Exception as exc:  # absent or unreadable: either way there is nothing to keep
         log.info("no collection to drop before rebuilding: %s", exc)
     return open_store(settings, model_id, dimension, create=True)
+
+
+def _remove_chroma_files(folder: Path) -> None:
+    for entry in folder.iterdir():
+        if entry.name.startswith("chroma.sqlite3"):
+            entry.unlink()
+        elif entry.is_dir() and _is_uuid(entry.name):
+            shutil.rmtree(entry)
+
+
+def _is_uuid(name: str) -> bool:
+    try:
+        uuid.UUID(name)
+    except ValueError:
+        return False
+    return True
