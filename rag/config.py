@@ -49,7 +49,7 @@ class Settings:
     llm_threads: int = 2
     context_size: int = 4096
     max_answer_tokens: int = 384
-    temperature: float = 0.0
+    temperature: float = 0.1
     top_k: int = 5
     grounding_threshold: float = 0.6
     bm25: bool = False
