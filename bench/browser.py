@@ -1,0 +1,129 @@
+"""What a reader waits for in the browser, against the same questions through `rag ask`.
+
+Starts `app.py` on a free loopback port, asks N dev questions in Debian's chromium
+(Playwright) and measures, from the click on "send", the time to the first visible
+answer text and to the complete answer (the text stops changing and the chat stops
+showing progress). Then asks the same questions with `rag ask --json` and reads its own
+timings. The ratio browser / `rag ask` shows what the web layer adds (target <= 1.1).
+
+    python bench/browser.py [--questions 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from rag.evaluation import load_question_set
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def in_browser(url: str, questions: list[str]) -> list[tuple[float, float]]:
+    from playwright.sync_api import sync_playwright
+
+    timings = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        for question in questions:
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_selector("#question textarea")
+            page.fill("#question textarea", question)
+            started = time.perf_counter()
+            page.click("#send")
+            first = last_change = None
+            text = ""
+            while time.perf_counter() - started < 600:
+                bots = page.locator("#chat .bot")
+                current = bots.last.inner_text() if bots.count() else ""
+                now = time.perf_counter() - started
+                if current and first is None:
+                    first = now
+                if current != text:
+                    text, last_change = current, now
+                busy = page.locator("#chat .generating, #chat .pending").count() > 0
+                if first is not None and not busy and now - last_change > 1.0:
+                    break
+                time.sleep(0.05)
+            timings.append((first, last_change))
+            page.close()
+        browser.close()
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--questions", type=int, default=5)
+    args = parser.parse_args()
+    questions = [q.question for q in load_question_set(ROOT / "eval" / "dev.jsonl") if q.kind == "fact"]
+    questions = questions[: args.questions]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115
+    app = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")],
+        env={**os.environ, "RAG_PORT": str(port)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if app.poll() is not None or time.monotonic() > deadline:
+                    sys.exit(f"the app did not start; see {log.name}")
+                time.sleep(0.5)
+        browser = in_browser(url, questions)
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+    cli = []
+    for question in questions:
+        result = subprocess.run(
+            [sys.executable, "-m", "rag", "ask", "--json", question], capture_output=True, text=True, check=True
+        )
+        timings = json.loads(result.stdout)["timings"]
+        cli.append((timings["first_token_s"], timings["total_s"]))
+    print(f"{'question':60} {'browser first/total s':>22} {'rag ask first/total s':>22}")
+    for question, (b_first, b_total), (c_first, c_total) in zip(questions, browser, cli, strict=True):
+        print(f"{question[:60]:60} {b_first:>10.2f}/{b_total:<11.2f} {c_first:>10.2f}/{c_total:<11.2f}")
+    first_ratio = statistics.median(b[0] / c[0] for b, c in zip(browser, cli, strict=True))
+    total_ratio = statistics.median(b[1] / c[1] for b, c in zip(browser, cli, strict=True))
+    print(
+        f"median ratio browser / rag ask: first token {first_ratio:.2f}, complete answer {total_ratio:.2f}"
+        " (target <= 1.1)"
+    )
+
+
+if __name__ == "__main__":
+    main()
