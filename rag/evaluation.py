@@ -415,11 +415,8 @@ def write_metrics(out_dir: Path, items, retrieval_only: bool, settings, set_path
     except (OSError, subprocess.CalledProcessError):
         revision = "unknown"
     metrics = compute_metrics(items, retrieval_only)
-    chosen = {
-        k: str(v)
-        for k, v in dataclasses.asdict(settings).items()
-        if k not in ("content_dir", "store_dir", "models_dir")
-    }
+    private = ("content_dir", "store_dir", "models_dir", "feedback_file", "auth")
+    chosen = {k: str(v) for k, v in dataclasses.asdict(settings).items() if k not in private}
     metrics["run"] = {
         "git_revision": revision,
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

@@ -72,7 +72,7 @@ def write_chart(metrics: dict[str, Any], items: Sequence[dict[str, Any]], path: 
     bars = axes[0][0]
     bars.bar(range(len(values)), values, color="#3b7dd8")
     bars.set_xticks(range(len(values)), labels, fontsize=8)
-    bars.set_ylim(0, 1)
+    bars.set_ylim(0, 1.1)
     bars.set_title("answer correctness by kind and language" if key == "answer_correctness" else "retrieval hit@5")
     for x, value in enumerate(values):
         bars.text(x, value + 0.02, f"{value:.2f}", ha="center", fontsize=8)
