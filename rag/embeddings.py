@@ -105,11 +105,11 @@ class SentenceTransformerEmbedder(Embedder):
         local = Path(name_or_path).expanduser()
         source = str(local.resolve()) if local.exists() else name_or_path
         try:
-            self._model = SentenceTransformer(source, device="cpu")
+            self._model = SentenceTransformer(source, device="cpu", local_files_only=True)
         except Exception as exc:  # the library raises many kinds: OSError, ValueError, HTTP errors
             raise EmbeddingModelError(
-                f"cannot load the sentence-transformers model '{name_or_path}': {exc}. Give a local model"
-                " folder, or a Hugging Face name already in the local cache (there is no network here)."
+                f"cannot load the sentence-transformers model '{name_or_path}': {exc}. Nothing is downloaded at"
+                " run time: give a local model folder, or a Hugging Face name already in the local cache."
             ) from exc
         self.dimension = int(self._model.get_embedding_dimension())
         self.model_id = f"sentence-transformers/{source}"

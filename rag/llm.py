@@ -9,6 +9,7 @@ behave the same way.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import math
@@ -72,6 +73,7 @@ class LlamaCppLLM(LLM):
                 f"llama.cpp could not load {path}: {exc}. The file may be truncated or not a chat model;"
                 " run `rag model install` for the default model, or point RAG_LLM_MODEL at another GGUF."
             ) from exc
+        atexit.register(self._llama.close)
         self._lock = threading.Lock()
         self.name = path.name
         self.context_size = context_size

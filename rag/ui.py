@@ -116,7 +116,7 @@ def sources_html(answer: Answer | None, lang: str) -> str:
         return f'<div class="sources"><p>{html.escape(message)}</p></div>'
     items = []
     for citation in answer.citations:
-        if citation.url:
+        if citation.url.startswith(("https://", "http://")):
             link = (
                 f'<a href="{html.escape(citation.url)}" target="_blank" rel="noopener noreferrer">'
                 f"{html.escape(labels['link'])}</a>"

@@ -66,7 +66,7 @@ def test_streaming_and_yes_no_through_the_server(llm_server):
 
 
 def test_rag_ask_through_the_server(full_store, llm_server):
-    env = rag_env(full_store, RAG_LLM_URL=llm_server, RAG_GROUNDING_THRESHOLD="0")
+    env = rag_env(full_store, RAG_LLM_URL=llm_server, RAG_GROUNDING_THRESHOLD="0", RAG_MAX_ANSWER_TOKENS="80")
     result = run_rag(["ask", "--json", "What legal form does La MedNum have?"], env)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)

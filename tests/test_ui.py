@@ -3,6 +3,7 @@
 Screenshots go to test-artifacts/ at the repository root.
 """
 
+import dataclasses
 import shutil
 import socket
 import subprocess
@@ -273,8 +274,12 @@ def test_passage_text_and_titles_are_escaped():
     answer = Answer("q", "text [1]", "en", False, False, (citation,), (), "q", 1.0, 0)
     rendered = sources_html(answer, "en")
     assert "<script>" not in rendered and "&lt;script&gt;" in rendered
-    assert "<img" not in rendered and "<b>" not in rendered
-    assert 'onclick="x' not in rendered
+    assert "<img" not in rendered and "&lt;b&gt;Title&lt;/b&gt;" in rendered
+    assert "javascript:" not in rendered and "onclick" not in rendered
+    safe = dataclasses.replace(citation, url="https://example.org/a?b=1&c=2")
+    assert 'href="https://example.org/a?b=1&amp;c=2"' in sources_html(
+        dataclasses.replace(answer, citations=(safe,)), "en"
+    )
 
 
 def test_markers_become_links_and_text_is_escaped():
