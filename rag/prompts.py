@@ -8,6 +8,7 @@ tokens, not a second read of the passages.
 from __future__ import annotations
 
 import functools
+import re
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -16,6 +17,17 @@ from pathlib import Path
 from rag.retrieval import Passage
 
 Message = dict[str, str]
+# Sentences in an article that speak to the assistant rather than to readers: a passage is
+# quoted data, so they are left out of what the model reads (the reader still sees them).
+_ADDRESSED_TO_MODEL = re.compile(
+    r"\b(ignore|disregard|forget|oublie|ignorez?)\b[^.!?\n]{0,60}\b(instructions?|rules|règles|consignes?)\b"
+    r"|\b(system prompt|prompt système|prompt systeme|your instructions|tes instructions|vos instructions)\b"
+    r"|\b(note|message|consigne|instruction)s?\b[^.!?\n]{0,30}\b(to|for|pour|à) (the |l'|l’)?"
+    r"(assistant|ai|ia|model|modèle)\b"
+    r"|\b(you are now|tu es maintenant|vous êtes maintenant)\b",
+    re.IGNORECASE,
+)
+_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|$)")
 PROMPTS_DIR_DEFAULT = Path(__file__).resolve().parent.parent / "prompts"
 _DELIMITERS = {"<<<": "‹‹‹", ">>>": "›››"}
 
@@ -54,7 +66,13 @@ def load_prompts(folder: Path, lang: str) -> PromptSet:
     return PromptSet(lang=lang, **{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields})
 
 
+def strip_instructions(text: str) -> str:
+    """Leave out the sentences of a passage that give orders to the model."""
+    return "".join(s for s in _SENTENCE.findall(text) if not _ADDRESSED_TO_MODEL.search(s))
+
+
 def _quote(text: str) -> str:
+    text = strip_instructions(text)
     for marker, safe in _DELIMITERS.items():
         text = text.replace(marker, safe)
     return text.strip()
