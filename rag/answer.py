@@ -31,6 +31,7 @@ from rag.prompts import (
     condense_messages,
     fit_passages,
     load_prompts,
+    strip_instructions,
 )
 from rag.retrieval import Passage, RetrievalOptions, Retriever
 from rag.store import open_store
@@ -226,13 +227,16 @@ class Pipeline:
         lang = detect_language(question, default=_history_language(turns))
         prompts = self.prompts(lang)
 
-        standalone = question
-        if turns:
-            standalone = self._condense(prompts, turns, question)
+        # Orders to the model inside the question are not part of what is asked.
+        standalone = strip_instructions(question).strip()
+        if turns and standalone:
+            standalone = self._condense(prompts, turns, standalone)
             timings["condense_s"] = time.perf_counter() - started
 
         mark = time.perf_counter()
-        retrieved = self.retriever.search(standalone, max(RETRIEVED_FOR_REPORT, k or 0), lang=lang)
+        retrieved = (
+            self.retriever.search(standalone, max(RETRIEVED_FOR_REPORT, k or 0), lang=lang) if standalone else []
+        )
         timings["retrieval_s"] = time.perf_counter() - mark
         budget = self.settings.context_size - self.settings.max_answer_tokens
         passages = fit_passages(
@@ -245,8 +249,12 @@ class Pipeline:
         )
 
         mark = time.perf_counter()
-        grounding = self.llm.yes_probability(
-            answer_messages(prompts, passages, standalone, prompts.grounding), prompts.yes, prompts.no
+        grounding = (
+            self.llm.yes_probability(
+                answer_messages(prompts, passages, standalone, prompts.grounding), prompts.yes, prompts.no
+            )
+            if passages
+            else 0.0
         )
         timings["grounding_s"] = time.perf_counter() - mark
 
