@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
-from pathlib import Path
+
+from running_app import ROOT, running_app
 
 from rag.evaluation import load_question_set
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -35,12 +31,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def in_browser(url: str, questions: list[str]) -> list[tuple[float, float]]:
@@ -84,29 +74,8 @@ def main() -> None:
     args = parser.parse_args()
     questions = [q.question for q in load_question_set(ROOT / "eval" / "dev.jsonl") if q.kind == "fact"]
     questions = questions[: args.questions]
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115
-    app = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py")],
-        env={**os.environ, "RAG_PORT": str(port)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if app.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"the app did not start; see {log.name}")
-                time.sleep(0.5)
+    with running_app() as (url, _app):
         browser = in_browser(url, questions)
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
     cli = []
     for question in questions:
         result = subprocess.run(

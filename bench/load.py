@@ -13,25 +13,13 @@ peak memory. Bounded: one question per session, a time limit per request.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
+from running_app import ROOT, running_app
+
 from rag.evaluation import load_question_set
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -76,26 +64,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
     questions = [q.question for q in load_question_set(ROOT / "eval" / "dev.jsonl") if q.kind == "fact"]
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)  # noqa: SIM115
-    app = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py")],
-        env={**os.environ, "RAG_PORT": str(port)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if app.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"the app did not start; see {log.name}")
-                time.sleep(0.5)
-        print(f"app on {url} (log {log.name})")
+    with running_app() as (url, app):
         print(
             f"{'N':>3} {'wall s':>7} {'answers/min':>11} {'ttft p50/p95 s':>15} {'total p50/p95 s':>16}"
             f" {'queue wait p50 s':>16} {'errors':>6} {'app peak MB':>11}"
@@ -130,9 +99,6 @@ def main() -> None:
             for r in results:
                 if not r.get("ok"):
                     print(f"    error: {r.get('error')}")
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
 
 
 if __name__ == "__main__":

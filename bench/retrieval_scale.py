@@ -25,27 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.chunking import Chunk
 from rag.config import load_settings
 from rag.documents import load_documents
 from rag.embeddings import load_embedder
 from rag.evaluation import load_question_set
 from rag.retrieval import RetrievalOptions, Retriever
 from rag.store import chunk_metadata, open_store
-
-
-@dataclasses.dataclass(frozen=True)
-class FakeChunk:
-    chunk_id: str
-    doc_id: str
-    slug: str
-    lang: str
-    title: str
-    url: str
-    section: str
-    position: int
-    start: int
-    end: int
-    text: str
 
 
 def rss_mb() -> float:
@@ -106,7 +92,7 @@ def main() -> None:
                     vector = vectors[picks].mean(axis=0)
                     batch.append(vector / np.linalg.norm(vector))
                     chunks.append(
-                        FakeChunk(
+                        Chunk(
                             f"syn/{i // 20}#{i}",
                             f"{lang}/syn-{i // 20}",
                             f"syn-{i // 20}",
