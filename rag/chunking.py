@@ -67,11 +67,8 @@ def chunk_document(
     heading_starts = [start for start, _ in headings]
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
-    prev_start, prev_end = -1, 0
-    for position, piece in enumerate(splitter.split_text(text)):
-        start = text.find(piece, max(prev_start + 1, prev_end - chunk_overlap))
-        if start < 0:
-            raise RuntimeError(f"chunk {position} of {document.doc_id} is not a span of its text")
+    pieces = splitter.split_text(text)
+    for position, (piece, start) in enumerate(zip(pieces, place_pieces(text, pieces, chunk_overlap), strict=True)):
         end = start + len(piece)
         index = bisect.bisect_right(heading_starts, start) - 1
         section = headings[index][1] if index >= 0 else ""
@@ -92,5 +89,44 @@ def chunk_document(
         seen[digest] = seen.get(digest, 0) + 1
         suffix = f"-{seen[digest]}" if seen[digest] > 1 else ""
         chunks.append(replace(draft, chunk_id=f"{document.doc_id}#{digest}{suffix}"))
-        prev_start, prev_end = start, end
     return chunks
+
+
+def place_pieces(text: str, pieces: list[str], chunk_overlap: int) -> list[int]:
+    """Where each piece the splitter returned starts in ``text``.
+
+    The same piece can occur twice (two empty headings), and a piece can lie wholly inside
+    the previous one (the overlap), so the first match is not always right. The placement
+    kept is the earliest where no piece starts before the previous one or more than
+    ``chunk_overlap`` characters before its end, and only whitespace is left uncovered; it
+    backtracks when an earlier choice leaves text uncovered.
+    """
+    starts: list[int] = []
+    options: list[list[int]] = []
+    while len(starts) < len(pieces):
+        index = len(starts)
+        if len(options) == index:
+            prev_start, prev_end = (starts[-1], starts[-1] + len(pieces[index - 1])) if starts else (0, 0)
+            rest = text[prev_end:]
+            latest = prev_end + len(rest) - len(rest.lstrip())
+            found = _occurrences(text, pieces[index], max(prev_start, prev_end - chunk_overlap), latest)
+            if index == len(pieces) - 1:
+                found = [start for start in found if not text[start + len(pieces[index]) :].strip()]
+            options.append(found[::-1])
+        if options[index]:
+            starts.append(options[index].pop())
+            continue
+        options.pop()
+        if not starts:
+            raise RuntimeError("the splitter returned pieces that are not spans of the text in order")
+        starts.pop()
+    return starts
+
+
+def _occurrences(text: str, piece: str, earliest: int, latest: int) -> list[int]:
+    found = []
+    start = text.find(piece, earliest, latest + len(piece))
+    while start >= 0:
+        found.append(start)
+        start = text.find(piece, start + 1, latest + len(piece))
+    return found
