@@ -22,7 +22,7 @@ from rag.chunking import Chunk, chunk_document, make_splitter
 from rag.config import Settings
 from rag.documents import Document, DocumentError, load_documents
 from rag.embeddings import Embedder, load_embedder
-from rag.store import DocState, Store, StoreEmptyError, open_store, reset_store
+from rag.store import DocState, Store, StoreEmptyError, StoreError, open_store, reset_store, unwritable_problem
 
 
 class ContentDirError(RuntimeError):
@@ -109,6 +109,12 @@ def sync(
         raise IndexLockedError(
             f"another `rag index` is writing to {settings.describe_store()} (lock: {lock.lock_file});"
             f" waited {settings.lock_timeout:g} s. Let it finish, then run this again."
+        ) from exc
+    except OSError as exc:
+        if exc.filename != lock.lock_file:
+            raise
+        raise unwritable_problem(settings.describe_store(), str(exc), Path(lock.lock_file).parent) or StoreError(
+            f"cannot create the lock file {lock.lock_file}: {exc}"
         ) from exc
 
 

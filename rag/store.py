@@ -9,7 +9,9 @@ function downloads a model, so every call passes vectors.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
 import struct
 import subprocess
@@ -39,6 +41,54 @@ class StoreError(RuntimeError):
 
 class StoreEmptyError(StoreError):
     """There is no index yet."""
+
+
+class StoreUnwritableError(StoreError):
+    """The store's folder or disk refuses writes: nothing is damaged, and rebuilding would not help."""
+
+
+LOW_DISK_BYTES = 64 * 2**20
+
+
+def unwritable_problem(where: str, detail: str, folder: Path | None = None) -> StoreUnwritableError | None:
+    """The user's error for a write the disk or the folder refused, if it was that.
+
+    Chroma does not always say why a write failed ("Error in compaction"), so a nearly full
+    disk under ``folder`` counts as the reason too.
+    """
+    lowered = detail.lower()
+    free = _free_bytes(folder) if folder is not None else None
+    full = any(sign in lowered for sign in ("disk is full", "no space left", "quota exceeded"))
+    if full or (free is not None and free < LOW_DISK_BYTES):
+        left = f"; {free / 2**20:.1f} MB free" if free is not None else ""
+        return StoreUnwritableError(
+            f"the disk holding the store at {where} is full ({detail[:200]}{left}). Free some space and"
+            " run the command again; what the store held before is still there."
+        )
+    if any(sign in lowered for sign in ("readonly", "read-only", "permission denied")):
+        return StoreUnwritableError(
+            f"the store at {where} cannot be written ({detail[:200]}). Chroma writes to its folder even"
+            " to read it: make the folder writable, or copy it to a writable folder and point"
+            " RAG_STORE_DIR there. The store was left as it was."
+        )
+    return None
+
+
+def _free_bytes(folder: Path) -> int | None:
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    return shutil.disk_usage(existing).free if existing is not None else None
+
+
+@contextlib.contextmanager
+def _writing(where: str, folder: Path | None) -> Iterator[None]:
+    """Turn a failed write into a message; the indexer's next run finishes what this one began."""
+    try:
+        yield
+    except Exception as exc:  # Chroma reports storage failures as several error types
+        raise unwritable_problem(where, str(exc), folder) or StoreError(
+            f"writing to the store at {where} failed ({str(exc)[:300]}). What was written before is kept;"
+            " run `rag index` again to finish."
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -88,8 +138,11 @@ def check_health(path: Path, collection: str) -> None:
     child it becomes a message. Done once per process and store.
     """
     key = f"{path}|{collection}"
-    if key in _healthy or not (path / "chroma.sqlite3").exists():
+    database = path / "chroma.sqlite3"
+    if key in _healthy or not database.exists():
         return
+    if not (os.access(path, os.W_OK) and os.access(database, os.W_OK)):
+        raise unwritable_problem(str(path), "read-only: this user may not write to it")
     for segment in path.iterdir():
         if segment.is_dir() and _is_uuid(segment.name) and (problem := vector_segment_problem(segment)):
             raise StoreError(
@@ -106,6 +159,8 @@ def check_health(path: Path, collection: str) -> None:
         ) from exc
     if probe.returncode != 0:
         detail = (probe.stderr.strip().splitlines() or [f"the reader crashed (code {probe.returncode})"])[-1]
+        if problem := unwritable_problem(str(path), detail, path):
+            raise problem
         raise StoreError(
             f"the store at {path} is damaged ({detail[:300]}). Run `rag index --rebuild` to rebuild it"
             " from the content folder; nothing else is lost."
@@ -170,7 +225,7 @@ def _client(settings: Settings, create: bool):
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except Exception as exc:
-        raise StoreError(
+        raise unwritable_problem(str(path), str(exc), path) or StoreError(
             f"cannot open the store at {path}: {exc}. If it is damaged, run `rag index --rebuild`."
         ) from exc
 
@@ -182,6 +237,7 @@ class Store:
         self.settings = settings
         self._client = client
         self.collection = collection
+        self._folder = None if settings.chroma_url else settings.store_dir
 
     @property
     def location(self) -> str:
@@ -201,7 +257,8 @@ class Store:
 
     def touch(self) -> None:
         metadata = {**(self.collection.metadata or {}), "revision": uuid.uuid4().hex}
-        self.collection.modify(metadata=metadata)
+        with _writing(self.location, self._folder):
+            self.collection.modify(metadata=metadata)
 
     def embeddings(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not chunk_ids:
@@ -233,24 +290,27 @@ class Store:
     def upsert(self, chunks: Sequence[Chunk], embeddings: np.ndarray, content_hash: str) -> None:
         if not chunks:
             return
-        self.collection.upsert(
-            ids=[c.chunk_id for c in chunks],
-            embeddings=embeddings,
-            documents=[c.text for c in chunks],
-            metadatas=[chunk_metadata(c, content_hash) for c in chunks],
-        )
+        with _writing(self.location, self._folder):
+            self.collection.upsert(
+                ids=[c.chunk_id for c in chunks],
+                embeddings=embeddings,
+                documents=[c.text for c in chunks],
+                metadatas=[chunk_metadata(c, content_hash) for c in chunks],
+            )
 
     def update_metadata(self, chunks: Sequence[Chunk], content_hash: str) -> None:
         if chunks:
-            self.collection.update(
-                ids=[c.chunk_id for c in chunks],
-                metadatas=[chunk_metadata(c, content_hash) for c in chunks],
-            )
+            with _writing(self.location, self._folder):
+                self.collection.update(
+                    ids=[c.chunk_id for c in chunks],
+                    metadatas=[chunk_metadata(c, content_hash) for c in chunks],
+                )
 
     def delete(self, chunk_ids: Iterable[str]) -> None:
         ids = sorted(chunk_ids)
         for begin in range(0, len(ids), PAGE_SIZE):
-            self.collection.delete(ids=ids[begin : begin + PAGE_SIZE])
+            with _writing(self.location, self._folder):
+                self.collection.delete(ids=ids[begin : begin + PAGE_SIZE])
 
     def query(self, embedding: np.ndarray, k: int, where: dict | None = None) -> list[tuple[StoredChunk, float]]:
         """Nearest chunks with their cosine similarity."""
@@ -371,6 +431,8 @@ def reset_store(settings: Settings, model_id: str, dimension: int) -> Store:
     if not settings.chroma_url:
         try:
             check_health(settings.store_dir, settings.collection)
+        except StoreUnwritableError:
+            raise
         except StoreError as exc:
             log.warning("removing the damaged store before rebuilding: %s", exc)
             _remove_chroma_files(settings.store_dir)

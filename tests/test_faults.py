@@ -1,6 +1,9 @@
 """A damaged store is detected before use, with a message, and `rag index --rebuild` recovers it."""
 
+import shlex
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -66,3 +69,102 @@ def test_a_cut_vector_file_is_named_and_rebuilt(name, share, big_store_files, sm
     with segment_file.open("r+b") as handle:
         handle.truncate(int(segment_file.stat().st_size * share))
     assert_damaged_then_rebuilt(settings, settings_for, small_content)
+
+
+def run_in_own_mounts(script: str, tmp_path) -> None:
+    """Run ``script`` in a private mount namespace, where it may mount a tmpfs or a read-only bind.
+
+    A user namespace makes this work without root; as root, a plain mount namespace does too.
+    """
+    for unshare in (["unshare", "-Urm"], ["unshare", "-m"]):
+        if subprocess.run([*unshare, "true"], capture_output=True).returncode == 0:
+            break
+    else:
+        pytest.skip("this machine allows no private mount namespace (unshare), so no read-only or full disk")
+    result = subprocess.run([*unshare, "sh", "-euc", script], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "namespace.log").write_text(result.stdout + result.stderr)
+
+
+def rag_commands(env: dict[str, str], commands: dict[str, str], out) -> str:
+    """Shell lines that run each `rag` command and keep its exit code and error output in ``out``."""
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k.startswith("RAG_"))
+    return "\n".join(
+        f"export {exports}\n{shlex.quote(sys.executable)} -m rag {args} >/dev/null 2>{out}/{name}.err"
+        f" && echo 0 >{out}/{name}.rc || echo $? >{out}/{name}.rc"
+        for name, args in commands.items()
+    )
+
+
+def outcome(out, name: str) -> tuple[int, str]:
+    return int((out / f"{name}.rc").read_text()), (out / f"{name}.err").read_text()
+
+
+def change_one_article(content) -> None:
+    article = content / "en" / "mednum.md"
+    article.write_text(
+        article.read_text() + "".join(f"\n\nA new paragraph, number {i}, on digital inclusion." for i in range(1200))
+    )
+
+
+def test_a_read_only_store_is_named_and_kept(small_content, settings_for, tmp_path):
+    settings = settings_for(small_content)
+    assert run_rag(["index"], rag_env(settings)).returncode == 0
+    before = store_snapshot(settings)
+    change_one_article(small_content)
+    out = tmp_path / "out"
+    out.mkdir()
+    store = shlex.quote(str(settings.store_dir))
+    commands = {"info": "info", "index": "index", "rebuild": "index --rebuild"}
+    run_in_own_mounts(
+        f"mount --bind {store} {store}\nmount -o remount,ro,bind {store}\n"
+        + rag_commands(rag_env(settings), commands, out),
+        tmp_path,
+    )
+    for name in commands:
+        code, error = outcome(out, name)
+        assert code == 3, error
+        assert "cannot be written" in error and "RAG_STORE_DIR" in error and "Traceback" not in error
+    assert store_snapshot(settings) == before
+    assert run_rag(["index"], rag_env(settings)).returncode == 0
+    clean = settings_for(small_content, "clean")
+    assert run_rag(["index"], rag_env(clean)).returncode == 0
+    assert store_snapshot(settings) == store_snapshot(clean)
+
+
+@pytest.mark.parametrize("free_kb", [0, 256])
+def test_a_full_disk_is_named_and_loses_nothing(free_kb, small_content, settings_for, tmp_path):
+    """With no space left Chroma cannot open the store; with 256 KB it fails part-way through the writes."""
+    built = settings_for(small_content, "built")
+    assert run_rag(["index"], rag_env(built)).returncode == 0
+    before = store_snapshot(built)
+    change_one_article(small_content)
+    settings = settings_for(small_content, "on-tmpfs")
+    settings.store_dir.mkdir()
+    failed, final, out = tmp_path / "failed", tmp_path / "final", tmp_path / "out"
+    out.mkdir()
+    store, q = str(settings.store_dir), shlex.quote
+    run_in_own_mounts(
+        f"mount -t tmpfs -o size=6m tmpfs {q(store)}\n"
+        f"cp -a {q(str(built.store_dir))}/. {q(store)}/\n"
+        f"dd if=/dev/zero of={q(store)}/spare bs=1k count={free_kb} 2>/dev/null\n"
+        f"dd if=/dev/zero of={q(store)}/filler bs=4k 2>/dev/null || true\n"
+        f"rm {q(store)}/spare\n"
+        + rag_commands(rag_env(settings), {"full": "index"}, out)
+        + f"\nrm {q(store)}/filler\ncp -a {q(store)} {q(str(failed))}\n"
+        + rag_commands(rag_env(settings), {"freed": "index"}, out)
+        + f"\ncp -a {q(store)} {q(str(final))}\n",
+        tmp_path,
+    )
+    code, error = outcome(out, "full")
+    assert code == 3, error
+    assert "is full" in error and "Free some space" in error and "Traceback" not in error
+    assert ("Embedding" in error) == (free_kb == 256), "the two cases fail at opening and at writing"
+    kept = store_snapshot(settings_for(small_content, "failed"))
+    unchanged = {cid: chunk for cid, chunk in before.items() if chunk["doc_id"] != "en/mednum"}
+    assert unchanged.items() <= kept.items()
+    code, error = outcome(out, "freed")
+    assert code == 0, error
+    clean = settings_for(small_content, "clean")
+    assert run_rag(["index"], rag_env(clean)).returncode == 0
+    assert store_snapshot(settings_for(small_content, "final")) == store_snapshot(clean)
