@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from rag.config import PROJECT_ROOT
 from tests.conftest import rag_env, run_rag, store_snapshot
-from tests.test_ui import free_port
+from tests.test_end_to_end import smollm_path
+from tests.test_ui import Server, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -74,3 +76,47 @@ def test_an_unreachable_server_is_a_clear_error(small_content, settings_for):
     result = run_rag(["info"], rag_env(settings_for(small_content), RAG_CHROMA_URL=url))
     assert result.returncode == 3
     assert url in result.stderr and "chroma run" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ask_eval_and_the_app_work_unchanged_against_the_server(small_content, settings_for, chroma_url, tmp_path):
+    embedded = settings_for(small_content)
+    served = dataclasses.replace(embedded, chroma_url=chroma_url)
+    model = {"RAG_LLM_MODEL": str(smollm_path()), "RAG_GROUNDING_THRESHOLD": "0"}
+    envs = {"embedded": rag_env(embedded, **model), "served": rag_env(served, RAG_CHROMA_URL=chroma_url, **model)}
+    for env in envs.values():
+        assert run_rag(["index"], env).returncode == 0
+
+    question = "Qu'est-ce que la MedNum ?"
+    asked = {}
+    for mode, env in envs.items():
+        result = run_rag(["ask", "--json", question], env)
+        assert result.returncode == 0, result.stderr
+        asked[mode] = json.loads(result.stdout)
+    assert [r["chunk_id"] for r in asked["served"]["retrieved"]] == [
+        r["chunk_id"] for r in asked["embedded"]["retrieved"]
+    ]
+    assert asked["served"]["answer"] and asked["served"]["lang"] == "fr"
+
+    retrieved = {}
+    for mode, env in envs.items():
+        out = tmp_path / f"eval-{mode}"
+        dev = str(PROJECT_ROOT / "eval" / "dev.jsonl")
+        result = run_rag(["eval", dev, "--out", str(out), "--retrieval-only", "--limit", "6"], env)
+        assert result.returncode == 0, result.stderr
+        rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+        assert len(rows) == 6
+        retrieved[mode] = {row["id"]: [r["chunk_id"] for r in row["retrieved"]] for row in rows}
+    assert retrieved["served"] == retrieved["embedded"]
+
+    from gradio_client import Client
+
+    unused = tmp_path / "no-embedded-store"
+    unused.mkdir()
+    app = Server(dataclasses.replace(served, store_dir=unused / "store"), RAG_CHROMA_URL=chroma_url, **model)
+    try:
+        reply = Client(app.url, verbose=False).predict(question, [], api_name="/chat")
+    finally:
+        app.stop()
+    assert reply["done"] and reply["answer"]
+    assert [r["chunk_id"] for r in reply["retrieved"]] == [r["chunk_id"] for r in asked["embedded"]["retrieved"]]
+    assert not (unused / "store").exists(), "the app must read the server, not an embedded store"
