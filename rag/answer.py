@@ -3,9 +3,12 @@
 The steps: rewrite a follow-up into a standalone question; retrieve; decide whether the
 passages hold the answer (a yes/no grounding check read from the model's first-token
 probabilities, because a small model told "say you don't know if..." in the answer
-prompt refuses most answerable questions); then answer with numbered citations. A
-citation to a passage that was not given is removed before anyone sees it, even while
-streaming; an answer that cites nothing is retried once with a firmer instruction.
+prompt refuses most answerable questions); then answer with numbered citations. The
+small model's own markers mostly point at passage [1] or at all of them, so by default
+each sentence is cited, as it streams, with the given passage that best supports it
+(`SentenceCiter`); with `check_citations` off, the model's markers are shown once
+checked to point at a passage it was given (`CitationFilter`). An answer that says
+nothing but markers is retried once with a firmer instruction.
 
 The CLI, the web UI and the evaluation all call `Pipeline.stream` / `Pipeline.answer`.
 """
@@ -16,7 +19,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,6 +191,59 @@ class CitationFilter:
         return f"[{', '.join(map(str, kept))}]" if kept else ""
 
 
+class SentenceCiter:
+    """Streams the model's text without its own markers, ending each sentence with a checked one.
+
+    ``support`` gives, for a finished sentence, the number of the passage that best
+    supports it, or None. The marker goes before the sentence's final punctuation, which
+    is held back until the next character shows the sentence has ended ("6.3" does not).
+    """
+
+    def __init__(self, support: Callable[[str], int | None]) -> None:
+        self.support = support
+        self.cited: list[int] = []
+        self._markers = CitationFilter(range(0))
+        self._sentence = ""
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        return "".join(self._char(c) for c in self._markers.feed(text))
+
+    def flush(self) -> str:
+        rest = "".join(self._char(c) for c in self._markers.flush())
+        return rest + self._end_sentence(self._held.rstrip(" "), "")
+
+    def _char(self, char: str) -> str:
+        held = self._held
+        if char == "\n":
+            return self._end_sentence(held.rstrip(" "), "\n")
+        if char.isspace():
+            if held.strip() and held.rstrip(" ")[-1] in ".!?":
+                return self._end_sentence(held.rstrip(" "), " ")
+            if held or self._sentence:
+                self._held = held.rstrip(" ") + " "
+            return ""
+        if char in ".!?":
+            self._held = held.rstrip(" ") + char
+            return ""
+        if char in ",;:" and not held.strip():
+            held = ""
+        self._held = ""
+        self._sentence += held + char
+        return held + char
+
+    def _end_sentence(self, punctuation: str, after: str) -> str:
+        """The sentence's marker and final punctuation; a space after it waits for more text."""
+        sentence, self._sentence = self._sentence, ""
+        marker = ""
+        if len(re.findall(r"\w+", sentence)) >= 3 and (n := self.support(sentence)) is not None:
+            marker = f" [{n}]"
+            if n not in self.cited:
+                self.cited.append(n)
+        self._held = " " if after == " " and (sentence or punctuation) else ""
+        return marker + punctuation + ("" if after == " " else after)
+
+
 def clean_question(question: str) -> str:
     """Drop control characters (keeping line breaks) and surrounding blanks."""
     return "".join(c for c in question if c in "\n\t" or unicodedata.category(c)[0] != "C").strip()
@@ -289,7 +345,7 @@ class Pipeline:
                 yield Restart("the answer cited no passage or said nothing; asking again with a firmer instruction")
             messages = answer_messages(prompts, passages, standalone, instruction)
             prompt_tokens = sum(self.llm.count_tokens(m["content"]) for m in messages)
-            citation_filter = CitationFilter(range(1, len(passages) + 1))
+            citation_filter = self._citer(passages)
             pieces = []
             for piece in self.llm.stream_chat(messages, self.settings.max_answer_tokens, self.settings.temperature):
                 shown = citation_filter.feed(piece)
@@ -306,6 +362,16 @@ class Pipeline:
                 break
         citations = tuple(_citation(n, passages[n - 1]) for n in cited)
         yield finish(text, False, citations, prompt_tokens)
+
+    def _citer(self, passages: Sequence[Passage]) -> SentenceCiter | CitationFilter:
+        if not self.settings.check_citations:
+            return CitationFilter(range(1, len(passages) + 1))
+
+        def best_supporting(sentence: str) -> int | None:
+            scores = self.retriever.support_scores(sentence, passages)
+            return max(range(len(scores)), key=scores.__getitem__) + 1 if scores else None
+
+        return SentenceCiter(best_supporting)
 
     def _check_question(self, question: str) -> str:
         cleaned = clean_question(question or "")

@@ -177,6 +177,14 @@ class Retriever:
             passages = self._collapse_twins(passages[: 3 * k], lang)
         return passages[:k]
 
+    def support_scores(self, text: str, passages: Sequence[Passage]) -> list[float]:
+        """How well each passage supports ``text`` (a sentence of an answer), in any language."""
+        if not passages:
+            return []
+        vectors = self.store.embeddings([p.chunk_id for p in passages])
+        query = self.embedder.embed_query(text)
+        return [float(vectors[p.chunk_id] @ query) for p in passages]
+
     def _collapse_twins(self, passages: list[Passage], lang: str | None) -> list[Passage]:
         """Keep one passage of each group that says the same thing, preferring ``lang``."""
         vectors = self.store.embeddings([p.chunk_id for p in passages])

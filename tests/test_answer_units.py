@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rag.answer import CitationFilter, Done, Pipeline, QuestionError, Restart, Token, clean_question
+from rag.answer import CitationFilter, Done, Pipeline, QuestionError, Restart, SentenceCiter, Token, clean_question
 from rag.config import Settings
 from rag.prompts import PROMPTS_DIR_DEFAULT, answer_messages, fit_passages, load_prompts
 from rag.retrieval import Passage, reciprocal_rank_fusion
@@ -65,6 +65,11 @@ class ScriptedRetriever:
         self.queries.append(question)
         return self.passages[:k]
 
+    def support_scores(self, text: str, passages) -> list[float]:
+        """Words shared with each passage: enough to tell "fact 2" from "fact 3"."""
+        words = set(text.lower().split())
+        return [len(words & set(p.text.lower().rstrip(".").split())) for p in passages]
+
 
 def pipeline(llm, passages=None, **settings) -> Pipeline:
     return Pipeline(Settings(**settings), ScriptedRetriever(passages or [passage(n) for n in range(1, 8)]), llm)
@@ -95,13 +100,46 @@ def test_citation_filter_streams_only_valid_markers(stream, valid, shown, cited)
         assert citation_filter.cited == cited
 
 
-def test_a_grounded_answer_cites_the_passages_it_was_given():
-    llm = ScriptedLLM(["Fact two [2] and fact one [1], not [6] nor [12]."])
+@pytest.mark.parametrize(
+    ("stream", "shown", "cited"),
+    [
+        ("[1] It says fact 2. Then fact 3 [1] here.", "It says fact 2 [2]. Then fact 3 here [3].", [2, 3]),
+        ("Growth from 6.3 to 10 says fact 4", "Growth from 6.3 to 10 says fact 4 [4]", [4]),
+        ("Fact 5 is it!  [5][2]\n- and fact 1 too\n\nOk.", "Fact 5 is it [5]!\n- and fact 1 too [1]\n\nOk.", [5, 1]),
+        ("Is it fact 2 ?   Yes.", "Is it fact 2 [2]? Yes.", [2]),
+        ("[2] [3] [4]", "", []),
+    ],
+)
+def test_sentences_are_cited_with_the_passage_that_supports_them(stream, shown, cited):
+    passages = [passage(n) for n in range(1, 6)]
+    retriever = ScriptedRetriever(passages)
+
+    def best(sentence):
+        scores = retriever.support_scores(sentence, passages)
+        return scores.index(max(scores)) + 1
+
+    for step in (1, 2, 7, len(stream)):
+        citer = SentenceCiter(best)
+        out = "".join(citer.feed(stream[i : i + step]) for i in range(0, len(stream), step)) + citer.flush()
+        assert out == shown
+        assert citer.cited == cited
+
+
+def test_a_grounded_answer_cites_the_passages_that_support_it():
+    llm = ScriptedLLM(["It says fact 2 [1]. Fact 1 comes next [6], not [12]."])
     events, answer = run(pipeline(llm, top_k=5), "What are the facts?")
     assert not answer.abstained and not answer.uncited
-    assert answer.text == "Fact two [2] and fact one [1], not  nor ."
+    assert answer.text == "It says fact 2 [2]. Fact 1 comes next, not [1]."
     assert [c.n for c in answer.citations] == [2, 1]
     assert [c.chunk_id for c in answer.citations] == ["en/doc#2", "en/doc#1"]
+    assert "".join(e.text for e in events if isinstance(e, Token)) == answer.text
+
+
+def test_the_models_own_markers_when_checking_is_off():
+    llm = ScriptedLLM(["Fact two [2] and fact one [1], not [6] nor [12]."])
+    events, answer = run(pipeline(llm, top_k=5, check_citations=False), "What are the facts?")
+    assert answer.text == "Fact two [2] and fact one [1], not  nor ."
+    assert [c.n for c in answer.citations] == [2, 1]
     assert "".join(e.text for e in events if isinstance(e, Token)) == answer.text
     assert answer.lang == "en"
     user_turn = llm.asked[0][-1]["content"]
@@ -111,21 +149,29 @@ def test_a_grounded_answer_cites_the_passages_it_was_given():
 
 def test_an_uncited_answer_is_retried_once_then_flagged():
     llm = ScriptedLLM(["No marker here.", "Still none."])
-    events, answer = run(pipeline(llm), "What are the facts?")
+    events, answer = run(pipeline(llm, check_citations=False), "What are the facts?")
     assert sum(isinstance(e, Restart) for e in events) == 1
     assert answer.uncited and answer.citations == () and answer.text == "Still none."
     assert "MUST" in llm.asked[1][-1]["content"]
 
     llm = ScriptedLLM(["No marker here.", "Now with one [3]."])
-    _, answer = run(pipeline(llm), "What are the facts?")
+    _, answer = run(pipeline(llm, check_citations=False), "What are the facts?")
     assert not answer.uncited and [c.n for c in answer.citations] == [3]
 
 
-def test_an_answer_made_only_of_markers_is_retried():
-    llm = ScriptedLLM(["[2] [3] [4]", "The facts are two and three [2]."])
+def test_a_sentence_without_a_marker_gets_one_when_citations_are_checked():
+    llm = ScriptedLLM(["It says fact 3 without a marker."])
     events, answer = run(pipeline(llm), "What are the facts?")
+    assert not any(isinstance(e, Restart) for e in events)
+    assert answer.text == "It says fact 3 without a marker [3]." and [c.n for c in answer.citations] == [3]
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_an_answer_made_only_of_markers_is_retried(check):
+    llm = ScriptedLLM(["[2] [3] [4]", "The facts are fact 2 [2]."])
+    events, answer = run(pipeline(llm, check_citations=check), "What are the facts?")
     assert sum(isinstance(e, Restart) for e in events) == 1
-    assert answer.text == "The facts are two and three [2]." and [c.n for c in answer.citations] == [2]
+    assert answer.text == "The facts are fact 2 [2]." and [c.n for c in answer.citations] == [2]
 
 
 @pytest.mark.parametrize(
