@@ -8,7 +8,7 @@ small model's own markers mostly point at passage [1] or at all of them, so by d
 each sentence is cited, as it streams, with the given passage that best supports it
 (`SentenceCiter`); with `check_citations` off, the model's markers are shown once
 checked to point at a passage it was given (`CitationFilter`). An answer that says
-nothing but markers is retried once with a firmer instruction.
+nothing but markers is retried once with a firmer instruction; a second one abstains.
 
 The CLI, the web UI and the evaluation all call `Pipeline.stream` / `Pipeline.answer`.
 """
@@ -360,6 +360,14 @@ class Pipeline:
             text, cited = "".join(pieces).strip(), citation_filter.cited
             if cited and _has_words(text):
                 break
+        if not _has_words(text):
+            # Asked twice, the model wrote nothing but markers: it has no answer to give.
+            if text:
+                yield Restart("the model gave no answer from the passages; the sources do not say")
+            timings.setdefault("first_token_s", time.perf_counter() - started)
+            yield Token(prompts.abstention)
+            yield finish(prompts.abstention, True, (), prompt_tokens)
+            return
         citations = tuple(_citation(n, passages[n - 1]) for n in cited)
         yield finish(text, False, citations, prompt_tokens)
 

@@ -148,10 +148,10 @@ def test_the_models_own_markers_when_checking_is_off():
 
 
 def test_an_uncited_answer_is_retried_once_then_flagged():
-    llm = ScriptedLLM(["No marker here.", "Still none."])
+    llm = ScriptedLLM(["No marker here.", "Still no marker."])
     events, answer = run(pipeline(llm, check_citations=False), "What are the facts?")
     assert sum(isinstance(e, Restart) for e in events) == 1
-    assert answer.uncited and answer.citations == () and answer.text == "Still none."
+    assert answer.uncited and answer.citations == () and answer.text == "Still no marker."
     assert "MUST" in llm.asked[1][-1]["content"]
 
     llm = ScriptedLLM(["No marker here.", "Now with one [3]."])
@@ -164,6 +164,18 @@ def test_a_sentence_without_a_marker_gets_one_when_citations_are_checked():
     events, answer = run(pipeline(llm), "What are the facts?")
     assert not any(isinstance(e, Restart) for e in events)
     assert answer.text == "It says fact 3 without a marker [3]." and [c.n for c in answer.citations] == [3]
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_markers_twice_and_nothing_else_is_an_abstention(check):
+    llm = ScriptedLLM(["[1] [2]", "[3]"])
+    events, answer = run(pipeline(llm, check_citations=check), "What are the facts?")
+    assert answer.abstained and answer.citations == ()
+    assert answer.text.startswith("The sources do not contain")
+    shown = ""
+    for event in events:
+        shown = "" if isinstance(event, Restart) else shown + event.text
+    assert shown == answer.text
 
 
 @pytest.mark.parametrize("check", [True, False])
