@@ -162,6 +162,7 @@ def test_the_default_model_answers_in_the_question_language_with_valid_citations
     assert detect_language(answer["answer"]) == lang
     assert answer["citations"], answer
     check_citations(answer)
+    assert any(expected in citation["text"] for citation in answer["citations"]), "cite the passage with the fact"
 
 
 def test_a_poisoned_article_does_not_take_over(tmp_path, embedder):
