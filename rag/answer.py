@@ -8,13 +8,15 @@ small model's own markers mostly point at passage [1] or at all of them, so by d
 each sentence is cited, as it streams, with the given passage that best supports it
 (`SentenceCiter`); with `check_citations` off, the model's markers are shown once
 checked to point at a passage it was given (`CitationFilter`). An answer that says
-nothing but markers is retried once with a firmer instruction; a second one abstains.
+nothing but markers, or starts repeating a sentence, is stopped and retried once with a
+firmer instruction; a second marker-only answer abstains, a second loop is cut before it.
 
 The CLI, the web UI and the evaluation all call `Pipeline.stream` / `Pipeline.answer`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -342,23 +344,38 @@ class Pipeline:
         text, cited, prompt_tokens = "", [], 0
         for attempt, instruction in enumerate((prompts.answer, prompts.answer_retry)):
             if attempt:
-                yield Restart("the answer cited no passage or said nothing; asking again with a firmer instruction")
+                yield Restart(
+                    "the answer cited no passage, said nothing or repeated itself;"
+                    " asking again with a firmer instruction"
+                )
             messages = answer_messages(prompts, passages, standalone, instruction)
             prompt_tokens = sum(self.llm.count_tokens(m["content"]) for m in messages)
             citation_filter = self._citer(passages)
-            pieces = []
-            for piece in self.llm.stream_chat(messages, self.settings.max_answer_tokens, self.settings.temperature):
-                shown = citation_filter.feed(piece)
-                if shown:
-                    timings.setdefault("first_token_s", time.perf_counter() - started)
-                    pieces.append(shown)
-                    yield Token(shown)
-            tail = citation_filter.flush()
-            if tail:
-                pieces.append(tail)
-                yield Token(tail)
-            text, cited = "".join(pieces).strip(), citation_filter.cited
-            if cited and _has_words(text):
+            pieces, repeat_at = [], None
+            stream = self.llm.stream_chat(messages, self.settings.max_answer_tokens, self.settings.temperature)
+            with contextlib.closing(stream):
+                for piece in stream:
+                    shown = citation_filter.feed(piece)
+                    if shown:
+                        timings.setdefault("first_token_s", time.perf_counter() - started)
+                        pieces.append(shown)
+                        yield Token(shown)
+                        # A small model that repeats a sentence has lost the thread: stop it there.
+                        if (repeat_at := first_repeated_sentence("".join(pieces))) is not None:
+                            break
+            if repeat_at is None:
+                tail = citation_filter.flush()
+                if tail:
+                    pieces.append(tail)
+                    yield Token(tail)
+                text = "".join(pieces).strip()
+            else:
+                text = "".join(pieces)[:repeat_at].strip()
+                if attempt:
+                    yield Restart("the model began repeating itself; its answer stops before the repetition")
+                    yield Token(text)
+            cited = [n for n in dict.fromkeys(_cited_numbers(text)) if 1 <= n <= len(passages)]
+            if cited and _has_words(text) and repeat_at is None:
                 break
         if not _has_words(text):
             # Asked twice, the model wrote nothing but markers: it has no answer to give.
@@ -406,6 +423,24 @@ class Pipeline:
         reply = self.llm.chat(condense_messages(prompts, turns, question), CONDENSE_MAX_TOKENS)
         lines = [line.strip().strip('"«»“”').strip() for line in reply.strip().splitlines() if line.strip()]
         return lines[0] if lines and len(lines[0]) > 3 else question
+
+
+def first_repeated_sentence(text: str) -> int | None:
+    """Where a finished sentence of four words or more says again what an earlier one said."""
+    seen: set[tuple[str, ...]] = set()
+    start = 0
+    for end in re.finditer(r"[.!?](?=\s)|\n", text):
+        words = tuple(re.findall(r"\w+", _MARKER.sub("", text[start : end.end()]).lower()))
+        if len(words) >= 4:
+            if words in seen:
+                return start
+            seen.add(words)
+        start = end.end()
+    return None
+
+
+def _cited_numbers(text: str) -> list[int]:
+    return [int(n) for marker in _MARKER.findall(text) for n in re.split(r"[,;]", marker)]
 
 
 def _has_words(text: str) -> bool:

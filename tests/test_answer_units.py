@@ -4,7 +4,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from rag.answer import CitationFilter, Done, Pipeline, QuestionError, Restart, SentenceCiter, Token, clean_question
+from rag.answer import (
+    CitationFilter,
+    Done,
+    Pipeline,
+    QuestionError,
+    Restart,
+    SentenceCiter,
+    Token,
+    clean_question,
+    first_repeated_sentence,
+)
 from rag.config import Settings
 from rag.prompts import PROMPTS_DIR_DEFAULT, answer_messages, fit_passages, load_prompts
 from rag.retrieval import Passage, reciprocal_rank_fusion
@@ -166,16 +176,49 @@ def test_a_sentence_without_a_marker_gets_one_when_citations_are_checked():
     assert answer.text == "It says fact 3 without a marker [3]." and [c.n for c in answer.citations] == [3]
 
 
+@pytest.mark.parametrize(
+    ("text", "at"),
+    [
+        ("It says fact 2 [2]. It says fact 2 [1]. More", 19),
+        ("It says fact 2.\nIt  SAYS fact 2. ", 16),
+        ("It says fact 2. It says fact 2", None),
+        ("Yes. Yes. It was 6.3 then 6.3 again. ", None),
+        ("One two three four. Five six seven eight. One two three four! ", 41),
+    ],
+)
+def test_a_repeated_sentence_is_found_once_finished(text, at):
+    assert first_repeated_sentence(text) == at
+
+
+def replay(events) -> str:
+    shown = ""
+    for event in events:
+        shown = "" if isinstance(event, Restart) else shown + event.text
+    return shown
+
+
+def test_an_answer_that_repeats_itself_is_stopped_and_asked_again():
+    loop = "It says fact 2. " * 40
+    llm = ScriptedLLM([loop, "The facts are fact 3."])
+    events, answer = run(pipeline(llm), "What are the facts?")
+    assert sum(isinstance(e, Restart) for e in events) == 1
+    assert answer.text == "The facts are fact 3 [3]." and [c.n for c in answer.citations] == [3]
+    assert replay(events) == answer.text
+
+    llm = ScriptedLLM([loop, "First, fact 1. Then fact 4 is there. Then fact 4 is there. Then"])
+    events, answer = run(pipeline(llm), "What are the facts?")
+    assert answer.text == "First, fact 1 [1]. Then fact 4 is there [4]."
+    assert [c.n for c in answer.citations] == [1, 4] and not answer.abstained
+    assert replay(events) == answer.text
+
+
 @pytest.mark.parametrize("check", [True, False])
 def test_markers_twice_and_nothing_else_is_an_abstention(check):
     llm = ScriptedLLM(["[1] [2]", "[3]"])
     events, answer = run(pipeline(llm, check_citations=check), "What are the facts?")
     assert answer.abstained and answer.citations == ()
     assert answer.text.startswith("The sources do not contain")
-    shown = ""
-    for event in events:
-        shown = "" if isinstance(event, Restart) else shown + event.text
-    assert shown == answer.text
+    assert replay(events) == answer.text
 
 
 @pytest.mark.parametrize("check", [True, False])
