@@ -198,7 +198,8 @@ class SentenceCiter:
 
     ``support`` gives, for a finished sentence, the number of the passage that best
     supports it, or None. The marker goes before the sentence's final punctuation, which
-    is held back until the next character shows the sentence has ended ("6.3" does not).
+    is held back until the next word shows the sentence has ended: "6.3" and "i.e. a"
+    do not.
     """
 
     def __init__(self, support: Callable[[str], int | None]) -> None:
@@ -220,14 +221,14 @@ class SentenceCiter:
         if char == "\n":
             return self._end_sentence(held.rstrip(" "), "\n")
         if char.isspace():
-            if held.strip() and held.rstrip(" ")[-1] in ".!?":
-                return self._end_sentence(held.rstrip(" "), " ")
             if held or self._sentence:
                 self._held = held.rstrip(" ") + " "
             return ""
         if char in ".!?":
             self._held = held.rstrip(" ") + char
             return ""
+        if held.endswith(" ") and held.rstrip(" ")[-1:] in (".", "!", "?") and not char.islower():
+            return self._end_sentence(held.rstrip(" "), " ") + self._char(char)
         if char in ",;:" and not held.strip():
             held = ""
         self._held = ""
