@@ -182,11 +182,7 @@ class CitationFilter:
         return rest if not rest.startswith("[") else ""
 
     def _rewrite(self, marker: str) -> str:
-        match = _MARKER.fullmatch(marker)
-        if match is None:
-            return ""
-        numbers = [int(n) for n in re.split(r"[,;]", match.group(1))]
-        kept = [n for n in dict.fromkeys(numbers) if n in self.valid]
+        kept = [n for n in dict.fromkeys(_cited_numbers(marker)) if n in self.valid]
         for n in kept:
             if n not in self.cited:
                 self.cited.append(n)

@@ -145,10 +145,7 @@ def check_health(path: Path, collection: str) -> None:
         raise unwritable_problem(str(path), "read-only: this user may not write to it")
     for segment in path.iterdir():
         if segment.is_dir() and _is_uuid(segment.name) and (problem := vector_segment_problem(segment)):
-            raise StoreError(
-                f"the store at {path} is damaged ({problem}). Run `rag index --rebuild` to rebuild it"
-                " from the content folder; nothing else is lost."
-            )
+            raise _damaged(path, problem)
     try:
         probe = subprocess.run(
             [sys.executable, "-c", _PROBE, str(path), collection], capture_output=True, text=True, timeout=300
@@ -159,13 +156,15 @@ def check_health(path: Path, collection: str) -> None:
         ) from exc
     if probe.returncode != 0:
         detail = (probe.stderr.strip().splitlines() or [f"the reader crashed (code {probe.returncode})"])[-1]
-        if problem := unwritable_problem(str(path), detail, path):
-            raise problem
-        raise StoreError(
-            f"the store at {path} is damaged ({detail[:300]}). Run `rag index --rebuild` to rebuild it"
-            " from the content folder; nothing else is lost."
-        )
+        raise unwritable_problem(str(path), detail, path) or _damaged(path, detail[:300])
     _healthy.add(key)
+
+
+def _damaged(path: Path, detail: str) -> StoreError:
+    return StoreError(
+        f"the store at {path} is damaged ({detail}). Run `rag index --rebuild` to rebuild it"
+        " from the content folder; nothing else is lost."
+    )
 
 
 _HNSW_HEADER = struct.Struct("<i6QiI3QdQ")
