@@ -28,7 +28,7 @@ from rag.language import detect_language
 from rag.retrieval import RetrievalOptions, Retriever
 from rag.store import open_store
 
-KS = (1, 3, 5)
+KS_DEFAULT = (1, 3, 5)
 VARIANTS = {
     "dense": RetrievalOptions(bm25=False, collapse_twins=False),
     "dense+twins": RetrievalOptions(bm25=False, collapse_twins=True),
@@ -41,7 +41,7 @@ VARIANTS = {
 }
 
 
-def measure(model: str, variants: list[str], questions, base_settings, top: int = 10) -> list[dict]:
+def measure(model: str, variants: list[str], questions, base_settings, ks=KS_DEFAULT, top: int = 10) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         settings = dataclasses.replace(base_settings, store_dir=Path(tmp), embedding_model=model)
         embedder = load_embedder(model, settings.threads, settings.embedding_batch_size)
@@ -62,7 +62,7 @@ def measure(model: str, variants: list[str], questions, base_settings, top: int 
                 passages = retriever.search(text, top, lang=detect_language(q.question))
                 query_s.append(time.perf_counter() - started)
                 retrieved = [RetrievedText(p.doc_id, p.position, p.start, p.end, p.text) for p in passages]
-                for k in KS:
+                for k in ks:
                     hit = any(evidence_found(q.evidence, retrieved, k))
                     for group in ("all", q.lang, q.kind):
                         hits[group][k].append(hit)
@@ -87,12 +87,13 @@ def main() -> None:
     parser.add_argument("--set", type=Path, default=Path("eval/dev.jsonl"))
     parser.add_argument("--chunk-size", type=int)
     parser.add_argument("--chunk-overlap", type=int)
+    parser.add_argument("--ks", type=int, nargs="+", default=list(KS_DEFAULT), help="the k of hit@k")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     settings = load_settings({"chunk_size": args.chunk_size, "chunk_overlap": args.chunk_overlap})
     questions = load_question_set(args.set)
     variants = list(VARIANTS) if "all" in args.variants else args.variants
-    results = [r for model in args.models for r in measure(model, variants, questions, settings)]
+    results = [r for model in args.models for r in measure(model, variants, questions, settings, args.ks)]
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -101,14 +102,14 @@ def main() -> None:
     print(f"{'encoder / variant':42} {'k':>2} " + " ".join(f"{g:>8}" for g in groups))
     for r in results:
         print(f"{r['model']} / {r['variant']}")
-        for k in KS:
+        for k in args.ks:
             cells = []
             for g in groups:
                 hit, n = r["hits"].get(g, {}).get(k, (0, 0))
                 cells.append(f"{hit / n:8.2f}" if n else f"{'-':>8}")
             print(f"{'':42} {k:>2} " + " ".join(cells))
         print(
-            f"{'':42} n={r['hits']['all'][5][1]}, {r['chunks']} chunks, indexed in {r['index_s']} s"
+            f"{'':42} n={r['hits']['all'][args.ks[0]][1]}, {r['chunks']} chunks, indexed in {r['index_s']} s"
             f" ({r['passages_per_s']} passages/s), query p50 {r['query_ms_p50']} ms"
         )
 

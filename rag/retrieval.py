@@ -174,7 +174,7 @@ class Retriever:
         ordered = sorted(fused, key=lambda cid: -fused[cid])
         passages = [Passage.from_stored(by_id[cid], fused[cid]) for cid in ordered]
         if self.options.collapse_twins:
-            passages = self._collapse_twins(passages[: 3 * k], lang)
+            passages = self.collapse_twins(passages[: 3 * k], lang)
         return passages[:k]
 
     def support_scores(self, text: str, passages: Sequence[Passage]) -> list[float]:
@@ -185,7 +185,7 @@ class Retriever:
         query = self.embedder.embed_query(text)
         return [float(vectors[p.chunk_id] @ query) for p in passages]
 
-    def _collapse_twins(self, passages: list[Passage], lang: str | None) -> list[Passage]:
+    def collapse_twins(self, passages: list[Passage], lang: str | None) -> list[Passage]:
         """Keep one passage of each group that says the same thing, preferring ``lang``."""
         vectors = self.store.embeddings([p.chunk_id for p in passages])
         kept: list[Passage] = []
