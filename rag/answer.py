@@ -10,6 +10,8 @@ each sentence is cited, as it streams, with the given passage that best supports
 checked to point at a passage it was given (`CitationFilter`). An answer that says
 nothing but markers, or starts repeating a sentence, is stopped and retried once with a
 firmer instruction; a second marker-only answer abstains, a second loop is cut before it.
+An answer that states a figure found in no passage (nor in the conversation) has invented
+it, and is withdrawn for the abstention message (`rag/figures.py`).
 
 The CLI, the web UI and the evaluation all call `Pipeline.stream` / `Pipeline.answer`.
 """
@@ -27,6 +29,7 @@ from typing import Any
 
 from rag.config import Settings, load_settings
 from rag.embeddings import load_embedder
+from rag.figures import invented_figures
 from rag.language import detect_language
 from rag.llm import LLM, load_llm
 from rag.prompts import (
@@ -379,6 +382,14 @@ class Pipeline:
             if text:
                 yield Restart("the model gave no answer from the passages; the sources do not say")
             timings.setdefault("first_token_s", time.perf_counter() - started)
+            yield Token(prompts.abstention)
+            yield finish(prompts.abstention, True, (), prompt_tokens)
+            return
+        sources = [question, standalone, *(t["content"] for t in turns), *(f"{p.title} {p.text}" for p in passages)]
+        if invented := invented_figures(text, sources):
+            yield Restart(
+                f"the answer gave figures that no passage contains ({', '.join(invented)}); the sources do not say"
+            )
             yield Token(prompts.abstention)
             yield finish(prompts.abstention, True, (), prompt_tokens)
             return

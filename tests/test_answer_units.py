@@ -16,6 +16,7 @@ from rag.answer import (
     first_repeated_sentence,
 )
 from rag.config import Settings
+from rag.figures import invented_figures
 from rag.prompts import PROMPTS_DIR_DEFAULT, answer_messages, fit_passages, load_prompts
 from rag.retrieval import Passage, reciprocal_rank_fusion
 
@@ -228,6 +229,40 @@ def test_an_answer_made_only_of_markers_is_retried(check):
     events, answer = run(pipeline(llm, check_citations=check), "What are the facts?")
     assert sum(isinstance(e, Restart) for e in events) == 1
     assert answer.text == "The facts are fact 2 [2]." and [c.n for c in answer.citations] == [2]
+
+
+@pytest.mark.parametrize(
+    ("answer", "sources", "invented"),
+    [
+        ("It opens from 9 am to 17 pm [2].", ["Open in the afternoon, 17 people"], ["9"]),
+        ("13,6M jobs, 6.3 %, 2 000 people [1][2, 3].", ["13.6 million jobs, 6,3%, 2,000 people"], []),
+        ("Il y a 2 ateliers et 19 États.", ["deux ateliers, dix-neuf États membres"], []),
+        ("Two workshops in 2022 [4].", ["two workshops"], ["2022"]),
+        ("Le 05 mai, 10.50 €.", ["5 mai, 10,5 euros"], []),
+        ("Founded in 2015 by 11 people.", ["founded in 2015", "with eleven staff"], []),
+        ("Two things:\n1. a fund (8)\n2) a platform, see passage 9.", ["a fund and a platform"], []),
+    ],
+)
+def test_figures_the_sources_do_not_give_are_found(answer, sources, invented):
+    assert invented_figures(answer, sources) == invented
+
+
+def test_an_answer_with_an_invented_figure_is_withdrawn():
+    passages = [passage(1, text="The centre in Saint-Ouen opens in the afternoon.")]
+    llm = ScriptedLLM(["The centre opens from 9 am to 6 pm on weekdays."])
+    events, answer = run(pipeline(llm, passages=passages), "When does the Saint-Ouen centre open?")
+    assert answer.abstained and answer.citations == () and not answer.uncited
+    assert answer.text.startswith("The sources do not contain")
+    assert isinstance(events[-2], Restart) and "9, 6" in events[-2].reason
+    assert replay(events) == answer.text
+
+
+def test_figures_from_the_conversation_or_in_words_are_not_invented():
+    passages = [passage(1, text="Nineteen member states worked on the report.")]
+    llm = ScriptedLLM(["19 member states worked on it, as said in 2022 [1]."], condensed="How many states worked?")
+    history = [{"role": "user", "content": "What happened in 2022?"}, {"role": "assistant", "content": "A report."}]
+    _, answer = run(pipeline(llm, passages=passages), "How many?", history)
+    assert not answer.abstained and [c.n for c in answer.citations] == [1]
 
 
 @pytest.mark.parametrize(

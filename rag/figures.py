@@ -1,0 +1,71 @@
+"""Figures an answer states that none of its sources give.
+
+A small model asked about something the articles do not say (opening hours, a budget, a
+date) sometimes invents it, and the grounding check does not always catch the question
+beforehand. A figure cannot be paraphrased the way words can, so a number in the answer
+that is in no passage, nor in the conversation, was made up. Only the answer's digits are
+checked; the sources count their figures in digits and in French or English number words,
+because the model may write "2 ateliers" for "deux ateliers".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+# Numbers that point at passages or number a list: "[2]", "(2)", "passage 2", "2. " at a line start.
+_REFERENCE = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]|\(\s*\d+\s*\)|\bpassages?\s+\d+|^\s*\d+[.)]\s", re.MULTILINE)
+# "2 000", "2,000" and "2.000" are one number; "6,3" and "6.3" another.
+_THOUSANDS = re.compile(r"(?<=\d)[\s,.](?=\d{3}(?!\d))")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
+NUMBER_WORDS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40,
+    "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "tenth": 10,
+    "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "sept": 7, "huit": 8, "neuf": 9,
+    "dix": 10, "onze": 11, "douze": 12, "treize": 13, "quatorze": 14, "quinze": 15, "seize": 16,
+    "dix-sept": 17, "dix-huit": 18, "dix-neuf": 19, "vingt": 20, "trente": 30, "quarante": 40,
+    "cinquante": 50, "soixante": 60, "soixante-dix": 70, "quatre-vingt": 80, "quatre-vingts": 80,
+    "quatre-vingt-dix": 90, "cent": 100, "mille": 1000,
+    "premier": 1, "premiere": 1, "deuxieme": 2, "seconde": 2, "troisieme": 3, "quatrieme": 4,
+    "cinquieme": 5, "dixieme": 10,
+}  # fmt: skip
+
+
+def _plain(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def _canonical(number: str) -> str:
+    whole, _, fraction = number.replace(",", ".").partition(".")
+    whole = whole.lstrip("0") or "0"
+    fraction = fraction.rstrip("0")
+    return f"{whole}.{fraction}" if fraction else whole
+
+
+def digit_figures(text: str) -> list[str]:
+    """The numbers written in digits in ``text``, references to passages aside, in one canonical form."""
+    text = _THOUSANDS.sub("", _REFERENCE.sub(" ", _plain(text)))
+    return [_canonical(n) for n in _NUMBER.findall(text)]
+
+
+def source_figures(text: str) -> set[str]:
+    """The numbers ``text`` gives, in digits or in words."""
+    found = set(digit_figures(text))
+    for word in _WORD.findall(_plain(text)):
+        parts = [word, *word.split("-")] if "-" in word else [word]
+        found.update(str(NUMBER_WORDS[p]) for p in parts if p in NUMBER_WORDS)
+    return found
+
+
+def invented_figures(answer: str, sources: Iterable[str]) -> list[str]:
+    """The numbers in ``answer`` that no text of ``sources`` gives, in order of appearance."""
+    given: set[str] = set()
+    for source in sources:
+        given |= source_figures(source)
+    return [n for n in dict.fromkeys(digit_figures(answer)) if n not in given]
