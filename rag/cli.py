@@ -46,6 +46,7 @@ def _translate_errors(func: Callable) -> Callable:
     from rag.llm import LLMError
     from rag.model_files import ModelFileError
     from rag.prompts import PromptError
+    from rag.report import RunDirError
     from rag.store import StoreError
 
     codes: list[tuple[type[BaseException], int]] = [
@@ -53,6 +54,7 @@ def _translate_errors(func: Callable) -> Callable:
         (ContentDirError, EXIT_USAGE),
         (QuestionError, EXIT_USAGE),
         (QuestionSetError, EXIT_USAGE),
+        (RunDirError, EXIT_USAGE),
         (IndexLockedError, EXIT_STORE),
         (StoreError, EXIT_STORE),
         (EmbeddingModelError, EXIT_MODEL),
@@ -374,6 +376,7 @@ def eval_run(
 @click.argument("dir_a", type=click.Path(exists=True, file_okay=False))
 @click.argument("dir_b", type=click.Path(exists=True, file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@_translate_errors
 def eval_compare(dir_a: str, dir_b: str, as_json: bool) -> None:
     """Compare two evaluation runs: each metric's delta (B - A), and the questions whose outcome changed."""
     from pathlib import Path

@@ -167,12 +167,26 @@ def outcome(item: dict[str, Any]) -> str:
     return "?"
 
 
+class RunDirError(ValueError):
+    """A folder given to compare is not a finished evaluation run."""
+
+
+def _finished_metrics(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunDirError(
+            f"{run_dir} holds no readable metrics.json, so it is not a finished `rag eval` run"
+            f" ({exc.__class__.__name__}). A run that was stopped resumes where it stopped with the same"
+            f" `rag eval SET --out {run_dir}`."
+        ) from exc
+
+
 def compare(dir_a: Path, dir_b: Path) -> dict[str, Any]:
     """The delta of every metric, and the questions whose outcome changed."""
     from rag.evaluation import read_results
 
-    metrics_a = json.loads((dir_a / "metrics.json").read_text(encoding="utf-8"))
-    metrics_b = json.loads((dir_b / "metrics.json").read_text(encoding="utf-8"))
+    metrics_a, metrics_b = _finished_metrics(dir_a), _finished_metrics(dir_b)
     flat_a, flat_b = flat_metrics(metrics_a), flat_metrics(metrics_b)
     deltas = {}
     for name in sorted(set(flat_a) | set(flat_b)):

@@ -124,6 +124,18 @@ def test_rag_eval_exits_2_on_a_malformed_set(tmp_path):
     assert "set.jsonl:2: field 'lang'" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_comparing_with_an_unfinished_run_says_so(tmp_path):
+    finished, unfinished = tmp_path / "finished", tmp_path / "unfinished"
+    for folder in (finished, unfinished):
+        folder.mkdir()
+        (folder / "results.jsonl").write_text("")
+    (finished / "metrics.json").write_text("{}")
+    result = run_rag(["eval", "compare", str(finished), str(unfinished)], {"PATH": "/usr/bin"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "not a finished `rag eval` run" in result.stderr and str(unfinished) in result.stderr
+    assert run_rag(["eval", "compare", str(finished), str(finished)], {"PATH": "/usr/bin"}).returncode == 0
+
+
 def test_the_dev_set_loads():
     from rag.config import PROJECT_ROOT
 
