@@ -165,6 +165,20 @@ def test_the_default_model_answers_in_the_question_language_with_valid_citations
     assert any(expected in citation["text"] for citation in answer["citations"]), "cite the passage with the fact"
 
 
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        ("Quel budget est prévu pour la fondation européenne des communs numériques ?", "Les sources ne contiennent"),
+        ("When and where is the next European Social Economy Summit after Strasbourg?", "The sources do not contain"),
+    ],
+)
+def test_the_default_model_abstains_when_the_articles_do_not_say(qwen, question, message):
+    answer = qwen.answer(question)
+    assert answer.abstained and answer.text.startswith(message), answer.text
+    assert answer.citations == () and not answer.uncited
+    assert answer.retrieved, "the passages were searched and judged, not skipped"
+
+
 def test_a_poisoned_article_does_not_take_over(tmp_path, embedder):
     content = copy_articles(tmp_path / "content", ("en/mednum.md", "fr/mednum.md"))
     (content / "en" / "garden.md").write_text(
