@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer import Done, Pipeline, Token
+from rag.answer import Done, Pipeline, Restart, Token
 from rag.config import Settings, load_settings
 from rag.indexer import sync
 from rag.llm import model_path
@@ -177,6 +177,16 @@ def test_the_default_model_abstains_when_the_articles_do_not_say(qwen, question,
     assert answer.abstained and answer.text.startswith(message), answer.text
     assert answer.citations == () and not answer.uncited
     assert answer.retrieved, "the passages were searched and judged, not skipped"
+
+
+def test_the_default_models_invented_address_is_withdrawn(qwen):
+    """The passages are about the centre, so the grounding check lets the question through; the
+    model then makes up a street number, which no passage gives."""
+    events = list(qwen.stream("What is the address of the Orange Digital Center in Saint-Ouen?"))
+    answer = events[-1].answer
+    assert answer.grounding >= qwen.settings.grounding_threshold, "this question must reach the model"
+    assert answer.abstained and answer.text.startswith("The sources do not contain"), answer.text
+    assert any(isinstance(e, Restart) and "no passage contains" in e.reason for e in events)
 
 
 def test_a_poisoned_article_does_not_take_over(tmp_path, embedder):
