@@ -335,10 +335,16 @@ class Pipeline:
                 )
             )
 
-        if not passages or grounding < self.settings.grounding_threshold:
-            timings["first_token_s"] = time.perf_counter() - started
+        def abstain(prompt_tokens: int, withdrawn: str = "") -> Iterator[Event]:
+            """Replace anything shown (saying why) with the fixed "the sources do not say" message."""
+            if withdrawn:
+                yield Restart(withdrawn)
+            timings.setdefault("first_token_s", time.perf_counter() - started)
             yield Token(prompts.abstention)
-            yield finish(prompts.abstention, True, (), 0)
+            yield finish(prompts.abstention, True, (), prompt_tokens)
+
+        if not passages or grounding < self.settings.grounding_threshold:
+            yield from abstain(0)
             return
 
         text, cited, prompt_tokens = "", [], 0
@@ -379,19 +385,16 @@ class Pipeline:
                 break
         if not _has_words(text):
             # Asked twice, the model wrote nothing but markers: it has no answer to give.
-            if text:
-                yield Restart("the model gave no answer from the passages; the sources do not say")
-            timings.setdefault("first_token_s", time.perf_counter() - started)
-            yield Token(prompts.abstention)
-            yield finish(prompts.abstention, True, (), prompt_tokens)
+            yield from abstain(
+                prompt_tokens, text and "the model gave no answer from the passages; the sources do not say"
+            )
             return
         sources = [question, standalone, *(t["content"] for t in turns), *(f"{p.title} {p.text}" for p in passages)]
         if invented := invented_figures(text, sources):
-            yield Restart(
-                f"the answer gave figures that no passage contains ({', '.join(invented)}); the sources do not say"
+            yield from abstain(
+                prompt_tokens,
+                f"the answer gave figures that no passage contains ({', '.join(invented)}); the sources do not say",
             )
-            yield Token(prompts.abstention)
-            yield finish(prompts.abstention, True, (), prompt_tokens)
             return
         citations = tuple(_citation(n, passages[n - 1]) for n in cited)
         yield finish(text, False, citations, prompt_tokens)

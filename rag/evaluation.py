@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
+
+from rag.language import fold
 
 KINDS = ("fact", "cross", "multi", "unanswerable", "followup")
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "«": '"', "»": '"'})
@@ -51,9 +52,7 @@ class RetrievedText:
 
 
 def normalize(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _SPACE.sub(" ", stripped.lower().translate(_QUOTES)).strip()
+    return _SPACE.sub(" ", fold(text).translate(_QUOTES)).strip()
 
 
 def load_question_set(path: Path) -> list[Question]:

@@ -11,8 +11,9 @@ because the model may write "2 ateliers" for "deux ateliers".
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
+
+from rag.language import fold
 
 # Numbers that point at passages or number a list: "[2]", "(2)", "passage 2", "2. " at a line start.
 _REFERENCE = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]|\(\s*\d+\s*\)|\bpassages?\s+\d+|^\s*\d+[.)]\s", re.MULTILINE)
@@ -36,11 +37,6 @@ NUMBER_WORDS = {
 }  # fmt: skip
 
 
-def _plain(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-
-
 def _canonical(number: str) -> str:
     whole, _, fraction = number.replace(",", ".").partition(".")
     whole = whole.lstrip("0") or "0"
@@ -50,14 +46,14 @@ def _canonical(number: str) -> str:
 
 def digit_figures(text: str) -> list[str]:
     """The numbers written in digits in ``text``, references to passages aside, in one canonical form."""
-    text = _THOUSANDS.sub("", _REFERENCE.sub(" ", _plain(text)))
+    text = _THOUSANDS.sub("", _REFERENCE.sub(" ", fold(text)))
     return [_canonical(n) for n in _NUMBER.findall(text)]
 
 
 def source_figures(text: str) -> set[str]:
     """The numbers ``text`` gives, in digits or in words."""
     found = set(digit_figures(text))
-    for word in _WORD.findall(_plain(text)):
+    for word in _WORD.findall(fold(text)):
         parts = [word, *word.split("-")] if "-" in word else [word]
         found.update(str(NUMBER_WORDS[p]) for p in parts if p in NUMBER_WORDS)
     return found

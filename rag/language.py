@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 
 FRENCH = "fr"
 ENGLISH = "en"
@@ -32,3 +33,9 @@ def detect_language(text: str, default: str = FRENCH) -> str:
         return default
     lang, _ = _identifier().classify(text)
     return lang
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: "État" and "etat" compare equal."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
