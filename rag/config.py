@@ -50,6 +50,7 @@ class Settings:
     context_size: int = 4096
     max_answer_tokens: int = 384
     temperature: float = 0.1
+    seed: int = 0
     top_k: int = 5
     grounding_threshold: float = 0.6
     bm25: bool = False

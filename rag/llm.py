@@ -59,7 +59,7 @@ def _share_of_yes(logprobs: dict[str, float], yes: tuple[str, ...], no: tuple[st
 class LlamaCppLLM(LLM):
     """A GGUF model run by llama-cpp-python in this process."""
 
-    def __init__(self, path: Path, context_size: int, threads: int) -> None:
+    def __init__(self, path: Path, context_size: int, threads: int, seed: int = 0) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as exc:
@@ -77,6 +77,7 @@ class LlamaCppLLM(LLM):
         self._lock = threading.Lock()
         self.name = path.name
         self.context_size = context_size
+        self.seed = seed
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
@@ -84,7 +85,7 @@ class LlamaCppLLM(LLM):
     def stream_chat(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]:
         with self._lock:
             stream = self._llama.create_chat_completion(
-                messages=messages, max_tokens=max_tokens, temperature=temperature, stream=True
+                messages=messages, max_tokens=max_tokens, temperature=temperature, stream=True, seed=self.seed
             )
             for event in stream:
                 text = event["choices"][0]["delta"].get("content")
@@ -120,13 +121,14 @@ class LlamaCppLLM(LLM):
 class OpenAICompatibleLLM(LLM):
     """A model behind an OpenAI-compatible /v1/chat/completions endpoint."""
 
-    def __init__(self, url: str, model: str, context_size: int, timeout: float = 300.0) -> None:
+    def __init__(self, url: str, model: str, context_size: int, seed: int = 0, timeout: float = 300.0) -> None:
         import httpx
 
         self._client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
         self._model = model
         self.name = f"{model} at {url}"
         self.context_size = context_size
+        self.seed = seed
 
     def count_tokens(self, text: str) -> int:
         """An upper bound: servers differ in how (or whether) they expose their tokenizer."""
@@ -140,6 +142,7 @@ class OpenAICompatibleLLM(LLM):
             "messages": messages,
             "max_tokens": max_tokens,
             "temperature": temperature,
+            "seed": self.seed,
             "stream": True,
         }
         try:
@@ -202,6 +205,7 @@ def load_llm(settings: Settings) -> LLM:
         str(model_path(settings)),
         settings.context_size,
         settings.llm_threads,
+        settings.seed,
     )
     with _load_lock:
         if key not in _loaded:
@@ -211,11 +215,11 @@ def load_llm(settings: Settings) -> LLM:
 
 def _load(settings: Settings) -> LLM:
     if settings.llm_url:
-        return OpenAICompatibleLLM(settings.llm_url, settings.llm_api_model, settings.context_size)
+        return OpenAICompatibleLLM(settings.llm_url, settings.llm_api_model, settings.context_size, settings.seed)
     path = model_path(settings)
     try:
         check_model_file(path, None if settings.llm_model else DEFAULT_MODEL)
     except ModelFileError as exc:
         raise LLMError(str(exc)) from exc
     log.info("loading %s", path)
-    return LlamaCppLLM(path, settings.context_size, settings.llm_threads)
+    return LlamaCppLLM(path, settings.context_size, settings.llm_threads, settings.seed)

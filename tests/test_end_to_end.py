@@ -13,7 +13,7 @@ import pytest
 from rag.answer import Done, Pipeline, Restart, Token
 from rag.config import Settings, load_settings
 from rag.indexer import sync
-from rag.llm import model_path
+from rag.llm import LlamaCppLLM, model_path
 from tests.conftest import copy_articles, rag_env, run_rag
 
 pytestmark = pytest.mark.slow
@@ -99,6 +99,24 @@ def test_missing_or_broken_model_files_are_named(indexed, tmp_path):
     not_gguf.write_text("hello")
     result = run_rag(["ask", "Hello?"], rag_env(indexed, RAG_LLM_MODEL=str(not_gguf)))
     assert result.returncode == 4 and "not a GGUF" in result.stderr
+
+
+def test_a_question_gets_the_same_answer_whatever_was_asked_before():
+    llm = LlamaCppLLM(smollm_path(), 2048, 2, seed=7)
+    story = [{"role": "user", "content": "Write one sentence about a cooperative."}]
+
+    def sample() -> str:
+        return llm.chat(story, 40, temperature=1.5)
+
+    first = sample()
+    llm.chat([{"role": "user", "content": "Say hello."}], 10, temperature=1.5)
+    assert sample() == first
+    # The seed is what makes it so: other seeds sample other sentences.
+    others = set()
+    for seed in (8, 9):
+        llm.seed = seed
+        others.add(sample())
+    assert others - {first}
 
 
 def test_a_small_evaluation_run_resumes(indexed, tmp_path):

@@ -65,6 +65,16 @@ def test_streaming_and_yes_no_through_the_server(llm_server):
     assert 0.0 <= probability <= 1.0
 
 
+def test_the_server_samples_with_the_seed(llm_server):
+    story = [{"role": "user", "content": "Write one sentence about a cooperative."}]
+    llm = OpenAICompatibleLLM(llm_server, "smollm2", 4096, seed=7)
+    first = llm.chat(story, 40, temperature=1.5)
+    llm.chat([{"role": "user", "content": "Say hello."}], 10, temperature=1.5)
+    assert llm.chat(story, 40, temperature=1.5) == first
+    others = {OpenAICompatibleLLM(llm_server, "smollm2", 4096, seed=s).chat(story, 40, 1.5) for s in (8, 9)}
+    assert others - {first}
+
+
 def test_rag_ask_through_the_server(full_store, llm_server):
     env = rag_env(full_store, RAG_LLM_URL=llm_server, RAG_GROUNDING_THRESHOLD="0", RAG_MAX_ANSWER_TOKENS="80")
     result = run_rag(["ask", "--json", "What legal form does La MedNum have?"], env)
