@@ -49,7 +49,7 @@ class Settings:
     llm_threads: int = 2
     context_size: int = 4096
     max_answer_tokens: int = 384
-    temperature: float = 0.1
+    temperature: float = 0.0
     seed: int = 0
     top_k: int = 5
     grounding_threshold: float = 0.6
