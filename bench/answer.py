@@ -57,7 +57,7 @@ def main() -> None:
         if not answer.abstained:
             out_tokens = llm.count_tokens(answer.text)
             messages = answer_messages(prompts, given, answer.standalone_question, prompts.answer)
-            llm.chat(messages, max(1, out_tokens), settings.temperature)
+            llm.chat(messages, max(1, out_tokens), settings.temperature, settings.seed)
         own = time.perf_counter() - started
         row = {
             "id": q.id,

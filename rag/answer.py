@@ -358,7 +358,9 @@ class Pipeline:
             prompt_tokens = sum(self.llm.count_tokens(m["content"]) for m in messages)
             citation_filter = self._citer(passages)
             pieces, repeat_at = [], None
-            stream = self.llm.stream_chat(messages, self.settings.max_answer_tokens, self.settings.temperature)
+            stream = self.llm.stream_chat(
+                messages, self.settings.max_answer_tokens, self.settings.temperature, self.settings.seed
+            )
             with contextlib.closing(stream):
                 for piece in stream:
                     shown = citation_filter.feed(piece)

@@ -4,7 +4,9 @@ Both speak chat messages and stream text. The in-process model is loaded once pe
 process and used by one caller at a time (a Llama object is not thread-safe); a caller
 waiting for it simply blocks. A server (``RAG_LLM_URL``: llama.cpp's server,
 ``python -m llama_cpp.server``, vLLM) gets the same messages, so prompts and streaming
-behave the same way.
+behave the same way. Each request carries its sampling seed: otherwise llama-cpp-python
+derives it from the previous request's, and an answer would depend on what was asked
+before it.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ class LLM(ABC):
     def count_tokens(self, text: str) -> int: ...
 
     @abstractmethod
-    def stream_chat(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]: ...
+    def stream_chat(
+        self, messages: list[Message], max_tokens: int, temperature: float, seed: int = 0
+    ) -> Iterator[str]: ...
 
-    def chat(self, messages: list[Message], max_tokens: int, temperature: float = 0.0) -> str:
-        return "".join(self.stream_chat(messages, max_tokens, temperature))
+    def chat(self, messages: list[Message], max_tokens: int, temperature: float = 0.0, seed: int = 0) -> str:
+        return "".join(self.stream_chat(messages, max_tokens, temperature, seed))
 
     @abstractmethod
     def yes_probability(self, messages: list[Message], yes: tuple[str, ...], no: tuple[str, ...]) -> float:
@@ -59,7 +63,7 @@ def _share_of_yes(logprobs: dict[str, float], yes: tuple[str, ...], no: tuple[st
 class LlamaCppLLM(LLM):
     """A GGUF model run by llama-cpp-python in this process."""
 
-    def __init__(self, path: Path, context_size: int, threads: int, seed: int = 0) -> None:
+    def __init__(self, path: Path, context_size: int, threads: int) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as exc:
@@ -77,15 +81,14 @@ class LlamaCppLLM(LLM):
         self._lock = threading.Lock()
         self.name = path.name
         self.context_size = context_size
-        self.seed = seed
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def stream_chat(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]:
+    def stream_chat(self, messages: list[Message], max_tokens: int, temperature: float, seed: int = 0) -> Iterator[str]:
         with self._lock:
             stream = self._llama.create_chat_completion(
-                messages=messages, max_tokens=max_tokens, temperature=temperature, stream=True, seed=self.seed
+                messages=messages, max_tokens=max_tokens, temperature=temperature, stream=True, seed=seed
             )
             for event in stream:
                 text = event["choices"][0]["delta"].get("content")
@@ -121,20 +124,19 @@ class LlamaCppLLM(LLM):
 class OpenAICompatibleLLM(LLM):
     """A model behind an OpenAI-compatible /v1/chat/completions endpoint."""
 
-    def __init__(self, url: str, model: str, context_size: int, seed: int = 0, timeout: float = 300.0) -> None:
+    def __init__(self, url: str, model: str, context_size: int, timeout: float = 300.0) -> None:
         import httpx
 
         self._client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
         self._model = model
         self.name = f"{model} at {url}"
         self.context_size = context_size
-        self.seed = seed
 
     def count_tokens(self, text: str) -> int:
         """An upper bound: servers differ in how (or whether) they expose their tokenizer."""
         return len(text.encode("utf-8")) // 3 + 1
 
-    def stream_chat(self, messages: list[Message], max_tokens: int, temperature: float) -> Iterator[str]:
+    def stream_chat(self, messages: list[Message], max_tokens: int, temperature: float, seed: int = 0) -> Iterator[str]:
         import httpx
 
         body = {
@@ -142,7 +144,7 @@ class OpenAICompatibleLLM(LLM):
             "messages": messages,
             "max_tokens": max_tokens,
             "temperature": temperature,
-            "seed": self.seed,
+            "seed": seed,
             "stream": True,
         }
         try:
@@ -205,7 +207,6 @@ def load_llm(settings: Settings) -> LLM:
         str(model_path(settings)),
         settings.context_size,
         settings.llm_threads,
-        settings.seed,
     )
     with _load_lock:
         if key not in _loaded:
@@ -215,11 +216,11 @@ def load_llm(settings: Settings) -> LLM:
 
 def _load(settings: Settings) -> LLM:
     if settings.llm_url:
-        return OpenAICompatibleLLM(settings.llm_url, settings.llm_api_model, settings.context_size, settings.seed)
+        return OpenAICompatibleLLM(settings.llm_url, settings.llm_api_model, settings.context_size)
     path = model_path(settings)
     try:
         check_model_file(path, None if settings.llm_model else DEFAULT_MODEL)
     except ModelFileError as exc:
         raise LLMError(str(exc)) from exc
     log.info("loading %s", path)
-    return LlamaCppLLM(path, settings.context_size, settings.llm_threads, settings.seed)
+    return LlamaCppLLM(path, settings.context_size, settings.llm_threads)

@@ -53,13 +53,13 @@ class ScriptedLLM:
     def count_tokens(self, text: str) -> int:
         return len(text) // 4 + 1
 
-    def stream_chat(self, messages, max_tokens, temperature) -> Iterator[str]:
+    def stream_chat(self, messages, max_tokens, temperature, seed=0) -> Iterator[str]:
         self.asked.append(messages)
         reply = self.replies.pop(0)
         for i in range(0, len(reply), 3):
             yield reply[i : i + 3]
 
-    def chat(self, messages, max_tokens, temperature=0.0) -> str:
+    def chat(self, messages, max_tokens, temperature=0.0, seed=0) -> str:
         self.asked.append(messages)
         return self.condensed
 

@@ -102,20 +102,17 @@ def test_missing_or_broken_model_files_are_named(indexed, tmp_path):
 
 
 def test_a_question_gets_the_same_answer_whatever_was_asked_before():
-    llm = LlamaCppLLM(smollm_path(), 2048, 2, seed=7)
+    llm = LlamaCppLLM(smollm_path(), 2048, 2)
     story = [{"role": "user", "content": "Write one sentence about a cooperative."}]
 
-    def sample() -> str:
-        return llm.chat(story, 40, temperature=1.5)
+    def sample(seed: int) -> str:
+        return llm.chat(story, 40, temperature=1.5, seed=seed)
 
-    first = sample()
-    llm.chat([{"role": "user", "content": "Say hello."}], 10, temperature=1.5)
-    assert sample() == first
+    first = sample(7)
+    llm.chat([{"role": "user", "content": "Say hello."}], 10, temperature=1.5, seed=7)
+    assert sample(7) == first
     # The seed is what makes it so: other seeds sample other sentences.
-    others = set()
-    for seed in (8, 9):
-        llm.seed = seed
-        others.add(sample())
+    others = {sample(seed) for seed in (8, 9)}
     assert others - {first}
 
 

@@ -67,11 +67,11 @@ def test_streaming_and_yes_no_through_the_server(llm_server):
 
 def test_the_server_samples_with_the_seed(llm_server):
     story = [{"role": "user", "content": "Write one sentence about a cooperative."}]
-    llm = OpenAICompatibleLLM(llm_server, "smollm2", 4096, seed=7)
-    first = llm.chat(story, 40, temperature=1.5)
-    llm.chat([{"role": "user", "content": "Say hello."}], 10, temperature=1.5)
-    assert llm.chat(story, 40, temperature=1.5) == first
-    others = {OpenAICompatibleLLM(llm_server, "smollm2", 4096, seed=s).chat(story, 40, 1.5) for s in (8, 9)}
+    llm = OpenAICompatibleLLM(llm_server, "smollm2", 4096)
+    first = llm.chat(story, 40, temperature=1.5, seed=7)
+    llm.chat([{"role": "user", "content": "Say hello."}], 10, temperature=1.5, seed=7)
+    assert llm.chat(story, 40, temperature=1.5, seed=7) == first
+    others = {llm.chat(story, 40, 1.5, seed=s) for s in (8, 9)}
     assert others - {first}
 
 
