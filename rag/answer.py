@@ -10,6 +10,7 @@ each sentence is cited, as it streams, with the given passage that best supports
 checked to point at a passage it was given (`CitationFilter`). An answer that says
 nothing but markers, or starts repeating a sentence, is stopped and retried once with a
 firmer instruction; a second marker-only answer abstains, a second loop is cut before it.
+A first line that only repeats a passage's title is not shown (`TitleEchoFilter`).
 An answer that states a figure found in no passage (nor in the conversation) has invented
 it, and is withdrawn for the abstention message (`rag/figures.py`).
 
@@ -30,7 +31,7 @@ from typing import Any
 from rag.config import Settings, load_settings
 from rag.embeddings import load_embedder
 from rag.figures import invented_figures
-from rag.language import detect_language
+from rag.language import detect_language, fold
 from rag.llm import LLM, load_llm
 from rag.prompts import (
     PROMPTS_DIR_DEFAULT,
@@ -246,6 +247,52 @@ class SentenceCiter:
         return marker + punctuation + ("" if after == " " else after)
 
 
+class TitleEchoFilter:
+    """Drops a first line that only repeats a given passage's title.
+
+    The small model sometimes opens with the title of the passage it draws on, as a
+    heading of its own; shown, it reads as part of the answer and gets cited. The first
+    line is held back while it may still turn out to be a title, so the delay ends as
+    soon as it differs from every title.
+    """
+
+    def __init__(self, titles: Sequence[str]) -> None:
+        self.titles = {t for t in map(_comparable, titles) if t}
+        self._line: str | None = ""
+        self._after_title = False
+
+    def feed(self, text: str) -> str:
+        if self._after_title:
+            text = text.lstrip("\n")
+            self._after_title = not text
+            return text
+        if self._line is None:
+            return text
+        self._line += text
+        head, newline, rest = self._line.partition("\n")
+        comparable = _comparable(head)
+        if newline:
+            self._line = None
+            if comparable in self.titles:
+                self._after_title = True
+                return self.feed(rest)
+            return head + newline + rest
+        if any(title.startswith(comparable) for title in self.titles):
+            return ""
+        text, self._line = self._line, None
+        return text
+
+    def flush(self) -> str:
+        held, self._line = self._line or "", None
+        return "" if _comparable(held) in self.titles else held
+
+
+def _comparable(line: str) -> str:
+    """A line's words, without markers, accents, case, punctuation or markdown."""
+    line = re.sub(r"\[[\d,; ]*$", "", _MARKER.sub(" ", line))
+    return " ".join(re.findall(r"\w+", fold(line)))
+
+
 def clean_question(question: str) -> str:
     """Drop control characters (keeping line breaks) and surrounding blanks."""
     return "".join(c for c in question if c in "\n\t" or unicodedata.category(c)[0] != "C").strip()
@@ -356,6 +403,7 @@ class Pipeline:
                 )
             messages = answer_messages(prompts, passages, standalone, instruction)
             prompt_tokens = sum(self.llm.count_tokens(m["content"]) for m in messages)
+            title_echo = TitleEchoFilter([p.title for p in passages])
             citation_filter = self._citer(passages)
             pieces, repeat_at = [], None
             stream = self.llm.stream_chat(
@@ -363,7 +411,7 @@ class Pipeline:
             )
             with contextlib.closing(stream):
                 for piece in stream:
-                    shown = citation_filter.feed(piece)
+                    shown = citation_filter.feed(title_echo.feed(piece))
                     if shown:
                         timings.setdefault("first_token_s", time.perf_counter() - started)
                         pieces.append(shown)
@@ -372,7 +420,7 @@ class Pipeline:
                         if (repeat_at := first_repeated_sentence("".join(pieces))) is not None:
                             break
             if repeat_at is None:
-                tail = citation_filter.flush()
+                tail = citation_filter.feed(title_echo.flush()) + citation_filter.flush()
                 if tail:
                     pieces.append(tail)
                     yield Token(tail)

@@ -11,6 +11,7 @@ from rag.answer import (
     QuestionError,
     Restart,
     SentenceCiter,
+    TitleEchoFilter,
     Token,
     clean_question,
     first_repeated_sentence,
@@ -135,6 +136,45 @@ def test_sentences_are_cited_with_the_passage_that_supports_them(stream, shown, 
         out = "".join(citer.feed(stream[i : i + step]) for i in range(0, len(stream), step)) + citer.flush()
         assert out == shown
         assert citer.cited == cited
+
+
+TITLES = ["Les Orange Digital Center, une initiative pour l'inclusion numérique", "AI in 2023"]
+
+
+@pytest.mark.parametrize(
+    ("stream", "shown"),
+    [
+        ("Les Orange Digital Center, une initiative pour l'inclusion numérique [4]\nIl est tôt.", "Il est tôt."),
+        ("## les orange digital center : une initiative pour l’inclusion numerique\n\nOui [1].", "Oui [1]."),
+        ("**AI in 2023**\nIt helps.", "It helps."),
+        ("Les Orange Digital Center offrent des formations.\nGratuites.", None),
+        ("Les Orange Digital Center, une initiative pour l'inclusion numérique et sociale.\nOui.", None),
+        ("AI in 2023 [2]", ""),
+        ("No title here, AI in 2023\nAI in 2023\n", None),
+        ("\nAI in 2023\nLater.", None),
+    ],
+)
+def test_a_first_line_that_repeats_a_title_is_dropped(stream, shown):
+    for step in (1, 3, len(stream)):
+        echo = TitleEchoFilter(TITLES)
+        out = "".join(echo.feed(stream[i : i + step]) for i in range(0, len(stream), step)) + echo.flush()
+        assert out == (stream if shown is None else shown)
+
+
+def test_text_is_released_as_soon_as_it_differs_from_every_title():
+    echo = TitleEchoFilter(TITLES)
+    assert echo.feed("AI in") == ""
+    assert echo.feed(" practice") == "AI in practice"
+    assert echo.feed(" is") == " is"
+
+
+def test_a_title_echo_is_neither_shown_nor_cited():
+    passages = [passage(n) for n in range(1, 6)]
+    llm = ScriptedLLM(["Title 3 [3]\nIt says fact 2 [2]."])
+    events, answer = run(pipeline(llm, passages, top_k=5), "What are the facts?")
+    assert answer.text == "It says fact 2 [2]."
+    assert [c.n for c in answer.citations] == [2]
+    assert "".join(e.text for e in events if isinstance(e, Token)) == answer.text
 
 
 def test_a_grounded_answer_cites_the_passages_that_support_it():
