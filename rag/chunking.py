@@ -1,10 +1,14 @@
 """Cutting documents into passages.
 
 The splitter cuts at Markdown headings first, then paragraphs, lines, words, so a
-passage rarely straddles two sections. Each chunk keeps its exact character span in
-the document, and its id is a hash of what gets embedded, so the same text in the same
-document gets the same id on every run: that is what lets the indexer skip unchanged
-passages and makes re-running after a crash converge to the same store.
+passage rarely straddles two sections. A heading the splitter leaves on its own (its
+section is longer than a chunk) opens the next chunk instead: alone, it says nothing,
+yet its vector sat close to many questions and took a place among the top passages.
+
+Each chunk keeps its exact character span in the document, and its id is a hash of what
+gets embedded, so the same text in the same document gets the same id on every run:
+that is what lets the indexer skip unchanged passages and makes re-running after a
+crash converge to the same store.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 from rag.documents import Document
 
 _HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+_HEADING_LINE = re.compile(r"#{1,6}(?:[ \t].*)?")
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,8 @@ def chunk_document(
     chunk_overlap: int,
     splitter: RecursiveCharacterTextSplitter | None = None,
 ) -> list[Chunk]:
-    """Split ``document`` into chunks of at most ``chunk_size`` characters."""
+    """Split ``document`` into chunks of at most ``chunk_size`` characters, not counting
+    the headings that open a chunk."""
     splitter = splitter or make_splitter(chunk_size, chunk_overlap)
     text = document.text
     headings = [(m.start(), m.group(1).strip()) for m in _HEADING.finditer(text)]
@@ -68,8 +74,8 @@ def chunk_document(
     chunks: list[Chunk] = []
     seen: dict[str, int] = {}
     pieces = splitter.split_text(text)
-    for position, (piece, start) in enumerate(zip(pieces, place_pieces(text, pieces, chunk_overlap), strict=True)):
-        end = start + len(piece)
+    for position, (start, end) in enumerate(_spans(text, pieces, place_pieces(text, pieces, chunk_overlap))):
+        piece = text[start:end]
         index = bisect.bisect_right(heading_starts, start) - 1
         section = headings[index][1] if index >= 0 else ""
         draft = Chunk(
@@ -90,6 +96,23 @@ def chunk_document(
         suffix = f"-{seen[digest]}" if seen[digest] > 1 else ""
         chunks.append(replace(draft, chunk_id=f"{document.doc_id}#{digest}{suffix}"))
     return chunks
+
+
+def _spans(text: str, pieces: list[str], starts: list[int]) -> list[tuple[int, int]]:
+    """Each piece's span, a piece of whole heading lines only joined to the piece after it."""
+    spans: list[tuple[int, int]] = []
+    opening: int | None = None
+    for index, (piece, start) in enumerate(zip(pieces, starts, strict=True)):
+        if index < len(pieces) - 1 and _only_headings(piece) and text[start + len(piece) :].startswith("\n"):
+            opening = start if opening is None else opening
+            continue
+        spans.append((start if opening is None else opening, start + len(piece)))
+        opening = None
+    return spans
+
+
+def _only_headings(piece: str) -> bool:
+    return all(_HEADING_LINE.fullmatch(line.strip()) for line in piece.splitlines() if line.strip())
 
 
 def place_pieces(text: str, pieces: list[str], chunk_overlap: int) -> list[int]:

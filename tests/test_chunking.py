@@ -1,4 +1,5 @@
 import itertools
+import re
 from pathlib import Path
 
 from hypothesis import example, given, settings
@@ -48,12 +49,30 @@ def test_chunks_are_spans_that_cover_the_text(text, size, overlap_share):
     covered = [False] * len(text)
     for chunk in chunks:
         assert text[chunk.start : chunk.end] == chunk.text
-        assert len(chunk.text) <= size
+        assert len(without_opening_headings(chunk.text)) <= size
         for i in range(chunk.start, chunk.end):
             covered[i] = True
     assert all(covered[i] or text[i].isspace() for i in range(len(text)))
     assert [c.position for c in chunks] == list(range(len(chunks)))
     assert all((a.start, a.end) < (b.start, b.end) for a, b in itertools.pairwise(chunks))
+
+
+def without_opening_headings(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    while len(lines) > 1 and (not lines[0].strip() or re.fullmatch(r"#{1,6}(\s.*)?", lines[0].strip())):
+        lines.pop(0)
+    return "".join(lines)
+
+
+def test_a_heading_the_splitter_leaves_alone_opens_the_next_chunk():
+    paragraph = ("A paragraph of the section, long enough to fill most of a chunk. " * 5)[:295].strip() + "."
+    text = f"{paragraph}\n\n## A heading\n\n{paragraph}\n\n{paragraph}\n\n## Last heading\n"
+    chunks = chunk_document(make_doc(text), 300, 30)
+    assert len(chunks) == 4
+    opening = chunks[1]
+    assert opening.text == f"## A heading\n\n{paragraph}" == text[opening.start : opening.end]
+    assert opening.section == "A heading"
+    assert chunks[-1].text == "## Last heading"
 
 
 @settings(max_examples=80, deadline=None)
