@@ -8,12 +8,11 @@ small model's own markers mostly point at passage [1] or at all of them, so by d
 each sentence is cited, as it streams, with the given passage that best supports it
 (`SentenceCiter`); with `check_citations` off, the model's markers are shown once
 checked to point at a passage it was given (`CitationFilter`). An answer that says
-nothing but markers or the question's own words, or starts repeating a sentence, is
-retried once with a firmer instruction; a second marker-only answer abstains, a second
-loop is cut before it. A first line that only repeats a passage's title is not shown
-(`TitleEchoFilter`). An answer that states a figure found in no passage (nor in the
-conversation) has invented it, and is withdrawn for the abstention message
-(`rag/figures.py`).
+nothing but markers, or starts repeating a sentence, is stopped and retried once with a
+firmer instruction; a second marker-only answer abstains, a second loop is cut before it.
+A first line that only repeats a passage's title is not shown (`TitleEchoFilter`).
+An answer that states a figure found in no passage (nor in the conversation) has invented
+it, and is withdrawn for the abstention message (`rag/figures.py`).
 
 The CLI, the web UI and the evaluation all call `Pipeline.stream` / `Pipeline.answer`.
 """
@@ -32,7 +31,7 @@ from typing import Any
 from rag.config import Settings, load_settings
 from rag.embeddings import load_embedder
 from rag.figures import invented_figures
-from rag.language import content_words, detect_language, fold
+from rag.language import detect_language, fold
 from rag.llm import LLM, load_llm
 from rag.prompts import (
     PROMPTS_DIR_DEFAULT,
@@ -51,7 +50,6 @@ CONDENSE_MAX_TOKENS = 80
 HISTORY_CHARS = 1200
 _MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 _MARKER_CHARS = set("0123456789,; ")
-_YES_NO = {"yes", "no", "oui", "non"}
 
 
 class QuestionError(ValueError):
@@ -400,7 +398,7 @@ class Pipeline:
         for attempt, instruction in enumerate((prompts.answer, prompts.answer_retry)):
             if attempt:
                 yield Restart(
-                    "the answer cited no passage, said nothing beyond the question or repeated itself;"
+                    "the answer cited no passage, said nothing or repeated itself;"
                     " asking again with a firmer instruction"
                 )
             messages = answer_messages(prompts, passages, standalone, instruction)
@@ -433,7 +431,7 @@ class Pipeline:
                     yield Restart("the model began repeating itself; its answer stops before the repetition")
                     yield Token(text)
             cited = [n for n in dict.fromkeys(_cited_numbers(text)) if 1 <= n <= len(passages)]
-            if cited and _has_words(text) and repeat_at is None and not _adds_nothing(text, question, standalone, lang):
+            if cited and _has_words(text) and repeat_at is None:
                 break
         if not _has_words(text):
             # Asked twice, the model wrote nothing but markers: it has no answer to give.
@@ -509,12 +507,6 @@ def _cited_numbers(text: str) -> list[int]:
 def _has_words(text: str) -> bool:
     """An answer made only of citation markers says nothing."""
     return len(re.findall(r"[^\W\d_]{2,}", _MARKER.sub("", text))) >= 3
-
-
-def _adds_nothing(text: str, question: str, standalone: str, lang: str) -> bool:
-    """An answer with no word the question lacks, bar yes or no, gives none of the passages' facts."""
-    said = content_words(_MARKER.sub(" ", text), lang) - content_words(f"{question} {standalone}", lang)
-    return not said - _YES_NO
 
 
 def _history_language(turns: list[dict[str, str]]) -> str:

@@ -254,32 +254,6 @@ def test_an_answer_that_repeats_itself_is_stopped_and_asked_again():
     assert replay(events) == answer.text
 
 
-@pytest.mark.parametrize(
-    ("question", "first", "retried"),
-    [
-        ("Is fact 2 true?", "Yes, fact 2 is true [2].", True),
-        ("La MedNum défend-elle un tarif social ?", "Oui, la MedNum défend un tarif social [1].", True),
-        ("did other companies use the same contractor?", "Yes, other companies used the same contractor.", True),
-        ("Which fact is it?", "It is fact 4 [4].", False),
-        ("Is fact 2 true?", "No: passage 2 says fact 2 is false [2].", False),
-    ],
-)
-def test_an_answer_that_only_restates_the_question_is_asked_again(question, first, retried):
-    llm = ScriptedLLM([first, "Passage number 2 says fact 2."])
-    events, answer = run(pipeline(llm), question)
-    assert sum(isinstance(e, Restart) for e in events) == retried
-    if retried:
-        assert "yes or no" in llm.asked[-1][-1]["content"] or "oui ou non" in llm.asked[-1][-1]["content"]
-        assert answer.text == "Passage number 2 says fact 2 [2]." and replay(events) == answer.text
-
-
-def test_a_restating_answer_asked_twice_is_kept():
-    llm = ScriptedLLM(["Yes, fact 2 is true [2].", "Yes, fact 2 is true indeed."])
-    events, answer = run(pipeline(llm), "Is fact 2 true?")
-    assert sum(isinstance(e, Restart) for e in events) == 1
-    assert answer.text == "Yes, fact 2 is true indeed [2]." and not answer.abstained
-
-
 @pytest.mark.parametrize("check", [True, False])
 def test_markers_twice_and_nothing_else_is_an_abstention(check):
     llm = ScriptedLLM(["[1] [2]", "[3]"])
