@@ -12,7 +12,8 @@ nothing but markers, or starts repeating a sentence, is stopped and retried once
 firmer instruction; a second marker-only answer abstains, a second loop is cut before it.
 A first line that only repeats a passage's title is not shown (`TitleEchoFilter`).
 An answer that states a figure found in no passage (nor in the conversation) has invented
-it, and is withdrawn for the abstention message (`rag/figures.py`).
+it, and one that shares no meaningful word with the question (nor the user's earlier
+turns) answers something else: both are withdrawn for the abstention message.
 
 The CLI, the web UI and the evaluation all call `Pipeline.stream` / `Pipeline.answer`.
 """
@@ -31,7 +32,7 @@ from typing import Any
 from rag.config import Settings, load_settings
 from rag.embeddings import load_embedder
 from rag.figures import invented_figures
-from rag.language import detect_language, fold
+from rag.language import content_words, detect_language, fold
 from rag.llm import LLM, load_llm
 from rag.prompts import (
     PROMPTS_DIR_DEFAULT,
@@ -445,6 +446,10 @@ class Pipeline:
                 prompt_tokens,
                 f"the answer gave figures that no passage contains ({', '.join(invented)}); the sources do not say",
             )
+            return
+        asked = " ".join([question, standalone, *(t["content"] for t in turns if t["role"] == "user")])
+        if not content_words(_MARKER.sub(" ", text), lang) & content_words(asked, lang):
+            yield from abstain(prompt_tokens, "the answer shares no word with the question; the sources do not say")
             return
         citations = tuple(_citation(n, passages[n - 1]) for n in cited)
         yield finish(text, False, citations, prompt_tokens)

@@ -16,6 +16,7 @@ FRENCH = "fr"
 ENGLISH = "en"
 LANGUAGES = (FRENCH, ENGLISH)
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+_WORD = re.compile(r"[^\W\d_]{2,}|\d+")
 
 
 @functools.lru_cache(maxsize=1)
@@ -39,3 +40,18 @@ def fold(text: str) -> str:
     """Lower case without accents: "État" and "etat" compare equal."""
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+@functools.lru_cache(maxsize=2)
+def _stopwords_and_stemmer(lang: str):
+    import Stemmer
+    from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_FRENCH
+
+    stopwords = STOPWORDS_FRENCH if lang == FRENCH else STOPWORDS_EN_PLUS
+    return frozenset(map(fold, stopwords)), Stemmer.Stemmer("french" if lang == FRENCH else "english")
+
+
+def content_words(text: str, lang: str) -> set[str]:
+    """The stems of the words that carry meaning, so "used" and "use" count as one word."""
+    stopwords, stemmer = _stopwords_and_stemmer(lang)
+    return set(stemmer.stemWords([w for w in _WORD.findall(fold(text)) if w not in stopwords]))

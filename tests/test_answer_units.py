@@ -18,6 +18,7 @@ from rag.answer import (
 )
 from rag.config import Settings
 from rag.figures import invented_figures
+from rag.language import content_words
 from rag.prompts import PROMPTS_DIR_DEFAULT, answer_messages, fit_passages, load_prompts
 from rag.retrieval import Passage, reciprocal_rank_fusion
 
@@ -200,13 +201,13 @@ def test_the_models_own_markers_when_checking_is_off():
 
 
 def test_an_uncited_answer_is_retried_once_then_flagged():
-    llm = ScriptedLLM(["No marker here.", "Still no marker."])
+    llm = ScriptedLLM(["No marker for the facts.", "Still no marker for the facts."])
     events, answer = run(pipeline(llm, check_citations=False), "What are the facts?")
     assert sum(isinstance(e, Restart) for e in events) == 1
-    assert answer.uncited and answer.citations == () and answer.text == "Still no marker."
+    assert answer.uncited and answer.citations == () and answer.text == "Still no marker for the facts."
     assert "MUST" in llm.asked[1][-1]["content"]
 
-    llm = ScriptedLLM(["No marker here.", "Now with one [3]."])
+    llm = ScriptedLLM(["No marker for the facts.", "Now the facts with one [3]."])
     _, answer = run(pipeline(llm, check_citations=False), "What are the facts?")
     assert not answer.uncited and [c.n for c in answer.citations] == [3]
 
@@ -303,6 +304,40 @@ def test_figures_from_the_conversation_or_in_words_are_not_invented():
     history = [{"role": "user", "content": "What happened in 2022?"}, {"role": "assistant", "content": "A report."}]
     _, answer = run(pipeline(llm, passages=passages), "How many?", history)
     assert not answer.abstained and [c.n for c in answer.citations] == [1]
+
+
+def test_an_answer_that_shares_no_word_with_the_question_is_withdrawn():
+    llm = ScriptedLLM(["Il est un peu tôt pour le dire car les activités démarrent [2]."])
+    events, answer = run(pipeline(llm), "Quels sont les horaires d'ouverture du centre de Saint-Ouen ?")
+    assert answer.abstained and answer.citations == ()
+    assert answer.text.startswith("Les sources ne contiennent pas")
+    assert any(isinstance(e, Restart) for e in events) and replay(events) == answer.text
+
+
+def test_an_answer_that_shares_a_word_with_the_question_or_an_earlier_turn_stands():
+    llm = ScriptedLLM(["Les horaires sont affichés à l'entrée, dit le passage 2 [2]."])
+    _, answer = run(pipeline(llm), "Quels sont les horaires d'ouverture du centre de Saint-Ouen ?")
+    assert not answer.abstained
+
+    history = [
+        {"role": "user", "content": "Who is Lobna Karoui?"},
+        {"role": "assistant", "content": "An expert in AI ethics."},
+    ]
+    llm = ScriptedLLM(["Lobna Karoui advises companies, says passage 2 [2]."], condensed="what's her job?")
+    _, answer = run(pipeline(llm), "what's her job?", history)
+    assert not answer.abstained and answer.text.startswith("Lobna Karoui advises")
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "words"),
+    [
+        ("Other companies used THE contractor", "en", {"compani", "use", "contractor"}),
+        ("les ménages modestes, d'après l'État", "fr", {"menag", "modest", "apre", "etat"}),
+        ("It was 6.3 in 2030 [1]", "en", {"6", "3", "2030", "1"}),
+    ],
+)
+def test_content_words_are_stems_without_stopwords_accents_or_case(text, lang, words):
+    assert content_words(text, lang) == words
 
 
 @pytest.mark.parametrize(
