@@ -17,6 +17,7 @@ ENGLISH = "en"
 LANGUAGES = (FRENCH, ENGLISH)
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 _WORD = re.compile(r"[^\W\d_]{2,}|\d+")
+_STEMMERS = {"fr": "french", "en": "english", "de": "german", "es": "spanish", "it": "italian", "pt": "portuguese"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,13 +43,20 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
+def stemmer_for(lang: str):
+    """A Snowball stemmer for ``lang``, or None for a language it does not know."""
+    import Stemmer
+
+    name = _STEMMERS.get(lang)
+    return Stemmer.Stemmer(name) if name else None
+
+
 @functools.lru_cache(maxsize=2)
 def _stopwords_and_stemmer(lang: str):
-    import Stemmer
     from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_FRENCH
 
     stopwords = STOPWORDS_FRENCH if lang == FRENCH else STOPWORDS_EN_PLUS
-    return frozenset(map(fold, stopwords)), Stemmer.Stemmer("french" if lang == FRENCH else "english")
+    return frozenset(map(fold, stopwords)), stemmer_for(FRENCH if lang == FRENCH else ENGLISH)
 
 
 def content_words(text: str, lang: str) -> set[str]:

@@ -21,11 +21,11 @@ import numpy as np
 
 from rag.chunking import compose_embed_text
 from rag.embeddings import Embedder
+from rag.language import stemmer_for
 from rag.store import Store, StoredChunk
 
 RRF_K = 60
 CANDIDATES = 30
-STEMMERS = {"fr": "french", "en": "english", "de": "german", "es": "spanish", "it": "italian", "pt": "portuguese"}
 STOPWORDS = {"fr": "fr", "en": "en", "de": "de", "es": "es", "it": "it", "pt": "pt"}
 
 
@@ -92,7 +92,7 @@ class LexicalIndex:
         self._indexes = {}
         for lang, members in groups.items():
             texts = [self._text(self.chunks[i]) for i in members]
-            stemmer = _stemmer(lang)
+            stemmer = stemmer_for(lang)
             tokens = bm25s.tokenize(texts, stopwords=STOPWORDS.get(lang), stemmer=stemmer, show_progress=False)
             index = bm25s.BM25()
             index.index(tokens, show_progress=False)
@@ -117,13 +117,6 @@ class LexicalIndex:
             top = np.argsort(-scores)[: min(k, len(members))]
             rankings.append([(members[i], float(scores[i])) for i in top if scores[i] > 0])
         return rankings
-
-
-def _stemmer(lang: str):
-    import Stemmer
-
-    name = STEMMERS.get(lang)
-    return Stemmer.Stemmer(name) if name else None
 
 
 def reciprocal_rank_fusion(
