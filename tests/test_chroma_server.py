@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import PROJECT_ROOT
-from tests.conftest import rag_env, run_rag, store_snapshot
-from tests.test_end_to_end import smollm_path
+from tests.conftest import rag_env, run_rag, smollm_env, store_snapshot
 from tests.test_ui import Server, free_port
 
 pytestmark = pytest.mark.slow
@@ -81,7 +80,7 @@ def test_an_unreachable_server_is_a_clear_error(small_content, settings_for):
 def test_ask_eval_and_the_app_work_unchanged_against_the_server(small_content, settings_for, chroma_url, tmp_path):
     embedded = settings_for(small_content)
     served = dataclasses.replace(embedded, chroma_url=chroma_url)
-    model = {"RAG_LLM_MODEL": str(smollm_path()), "RAG_GROUNDING_THRESHOLD": "0"}
+    model = smollm_env(RAG_GROUNDING_THRESHOLD="0")
     envs = {"embedded": rag_env(embedded, **model), "served": rag_env(served, RAG_CHROMA_URL=chroma_url, **model)}
     for env in envs.values():
         assert run_rag(["index"], env).returncode == 0

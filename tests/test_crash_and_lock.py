@@ -52,11 +52,10 @@ def index_and_kill_at(env, embedded_at_least: int | None, timeout: float = 120) 
 
 
 @pytest.mark.parametrize("kill_at", [0, 1, 9, None])
-def test_killed_index_then_rerun_equals_a_clean_build(kill_at, tmp_path, settings_for):
+def test_killed_index_then_rerun_equals_a_clean_build(kill_at, tmp_path, settings_for, built_copy, clean_snapshot):
     content = copy_articles(tmp_path / "content", ("en/mednum.md", "fr/digital-commons.md", "en/ai-social-economy.md"))
-    settings = settings_for(content)
+    settings = built_copy(settings_for(content))
     env = rag_env(settings)
-    assert run_rag(["index"], env).returncode == 0
     # change one document, delete one, add one, then kill the run that applies it
     doc = content / "en" / "mednum.md"
     doc.write_text(
@@ -70,21 +69,17 @@ def test_killed_index_then_rerun_equals_a_clean_build(kill_at, tmp_path, setting
 
     rerun = run_rag(["index"], env)
     assert rerun.returncode == 0, rerun.stderr
-    clean = settings_for(content, "clean")
-    assert run_rag(["index"], rag_env(clean)).returncode == 0
-    assert store_snapshot(settings) == store_snapshot(clean)
+    assert store_snapshot(settings) == clean_snapshot(content)
     again = run_rag(["index", "--json"], env)
     assert '"chunks_embedded": 0' in again.stdout
 
 
-def test_killed_first_build_recovers(tmp_path, settings_for):
+def test_killed_first_build_recovers(tmp_path, settings_for, clean_snapshot):
     content = copy_articles(tmp_path / "content", ("en/mednum.md", "fr/mednum.md"))
     settings = settings_for(content)
     assert index_and_kill_at(rag_env(settings), 9)
     assert run_rag(["index"], rag_env(settings)).returncode == 0
-    clean = settings_for(content, "clean")
-    assert run_rag(["index"], rag_env(clean)).returncode == 0
-    assert store_snapshot(settings) == store_snapshot(clean)
+    assert store_snapshot(settings) == clean_snapshot(content)
 
 
 def test_a_second_writer_gets_the_lock_message(small_content, settings_for):
@@ -96,7 +91,7 @@ def test_a_second_writer_gets_the_lock_message(small_content, settings_for):
     assert "Traceback" not in result.stderr
 
 
-def test_two_runs_at_once_leave_a_consistent_store(small_content, settings_for):
+def test_two_runs_at_once_leave_a_consistent_store(small_content, settings_for, clean_snapshot):
     settings = settings_for(small_content)
     env = rag_env(settings, RAG_LOCK_TIMEOUT="0.5")
     procs = [
@@ -114,6 +109,4 @@ def test_two_runs_at_once_leave_a_consistent_store(small_content, settings_for):
     assert codes in ([0, 0], [0, 3]), results
     if codes == [0, 3]:
         assert any("another `rag index` is writing" in err for _, _, err in results)
-    clean = settings_for(small_content, "clean")
-    assert run_rag(["index"], rag_env(clean)).returncode == 0
-    assert store_snapshot(settings) == store_snapshot(clean)
+    assert store_snapshot(settings) == clean_snapshot(small_content)

@@ -17,7 +17,7 @@ from tests.conftest import rag_env, run_rag, store_snapshot
 pytestmark = pytest.mark.slow
 
 
-def assert_damaged_then_rebuilt(settings, settings_for, content):
+def assert_damaged_then_rebuilt(settings, clean_snapshot):
     for command in (["info"], ["index"]):
         result = run_rag(command, rag_env(settings))
         assert result.returncode == 3, result.stderr
@@ -25,18 +25,15 @@ def assert_damaged_then_rebuilt(settings, settings_for, content):
         assert "Traceback" not in result.stderr
     result = run_rag(["index", "--rebuild"], rag_env(settings))
     assert result.returncode == 0, result.stderr
-    clean = settings_for(content, "clean")
-    assert run_rag(["index"], rag_env(clean)).returncode == 0
-    assert store_snapshot(settings) == store_snapshot(clean)
+    assert store_snapshot(settings) == clean_snapshot(settings.content_dir)
 
 
-def test_a_cut_database_is_named_and_rebuilt(small_content, settings_for):
-    settings = settings_for(small_content)
-    assert run_rag(["index"], rag_env(settings)).returncode == 0
+def test_a_cut_database_is_named_and_rebuilt(small_content, settings_for, built_copy, clean_snapshot):
+    settings = built_copy(settings_for(small_content))
     database = settings.store_dir / "chroma.sqlite3"
     with database.open("r+b") as handle:
         handle.truncate(database.stat().st_size // 3)
-    assert_damaged_then_rebuilt(settings, settings_for, small_content)
+    assert_damaged_then_rebuilt(settings, clean_snapshot)
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +58,16 @@ def big_store_files(tmp_path_factory, embedder):
 
 
 @pytest.mark.parametrize(("name", "share"), [("data_level0.bin", 0.5), ("length.bin", 0.1), ("header.bin", 0.5)])
-def test_a_cut_vector_file_is_named_and_rebuilt(name, share, big_store_files, small_content, settings_for):
+def test_a_cut_vector_file_is_named_and_rebuilt(
+    name, share, big_store_files, small_content, settings_for, clean_snapshot
+):
     settings = settings_for(small_content)
     shutil.copytree(big_store_files, settings.store_dir)
     assert run_rag(["info"], rag_env(settings)).returncode == 0
     (segment_file,) = settings.store_dir.glob(f"*/{name}")
     with segment_file.open("r+b") as handle:
         handle.truncate(int(segment_file.stat().st_size * share))
-    assert_damaged_then_rebuilt(settings, settings_for, small_content)
+    assert_damaged_then_rebuilt(settings, clean_snapshot)
 
 
 def run_in_own_mounts(script: str, tmp_path) -> None:
@@ -100,18 +99,18 @@ def outcome(out, name: str) -> tuple[int, str]:
     return int((out / f"{name}.rc").read_text()), (out / f"{name}.err").read_text()
 
 
-def change_one_article(content) -> None:
+def change_one_article(content, paragraphs: int) -> None:
     article = content / "en" / "mednum.md"
     article.write_text(
-        article.read_text() + "".join(f"\n\nA new paragraph, number {i}, on digital inclusion." for i in range(1200))
+        article.read_text()
+        + "".join(f"\n\nA new paragraph, number {i}, on digital inclusion." for i in range(paragraphs))
     )
 
 
-def test_a_read_only_store_is_named_and_kept(small_content, settings_for, tmp_path):
-    settings = settings_for(small_content)
-    assert run_rag(["index"], rag_env(settings)).returncode == 0
+def test_a_read_only_store_is_named_and_kept(small_content, settings_for, built_copy, clean_snapshot, tmp_path):
+    settings = built_copy(settings_for(small_content))
     before = store_snapshot(settings)
-    change_one_article(small_content)
+    change_one_article(small_content, 3)
     out = tmp_path / "out"
     out.mkdir()
     store = shlex.quote(str(settings.store_dir))
@@ -127,18 +126,18 @@ def test_a_read_only_store_is_named_and_kept(small_content, settings_for, tmp_pa
         assert "cannot be written" in error and "RAG_STORE_DIR" in error and "Traceback" not in error
     assert store_snapshot(settings) == before
     assert run_rag(["index"], rag_env(settings)).returncode == 0
-    clean = settings_for(small_content, "clean")
-    assert run_rag(["index"], rag_env(clean)).returncode == 0
-    assert store_snapshot(settings) == store_snapshot(clean)
+    assert store_snapshot(settings) == clean_snapshot(small_content)
 
 
 @pytest.mark.parametrize("free_kb", [0, 256])
-def test_a_full_disk_is_named_and_loses_nothing(free_kb, small_content, settings_for, tmp_path):
+def test_a_full_disk_is_named_and_loses_nothing(
+    free_kb, small_content, settings_for, built_copy, clean_snapshot, tmp_path
+):
     """With no space left Chroma cannot open the store; with 256 KB it fails part-way through the writes."""
-    built = settings_for(small_content, "built")
-    assert run_rag(["index"], rag_env(built)).returncode == 0
+    built = built_copy(settings_for(small_content, "built"))
     before = store_snapshot(built)
-    change_one_article(small_content)
+    # With 256 KB left, 400 new paragraphs (31 passages) outgrow it: 150 already do, 40 still fit.
+    change_one_article(small_content, 400 if free_kb else 3)
     settings = settings_for(small_content, "on-tmpfs")
     settings.store_dir.mkdir()
     failed, final, out = tmp_path / "failed", tmp_path / "final", tmp_path / "out"
@@ -165,6 +164,4 @@ def test_a_full_disk_is_named_and_loses_nothing(free_kb, small_content, settings
     assert unchanged.items() <= kept.items()
     code, error = outcome(out, "freed")
     assert code == 0, error
-    clean = settings_for(small_content, "clean")
-    assert run_rag(["index"], rag_env(clean)).returncode == 0
-    assert store_snapshot(settings_for(small_content, "final")) == store_snapshot(clean)
+    assert store_snapshot(settings_for(small_content, "final")) == clean_snapshot(small_content)

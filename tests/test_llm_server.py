@@ -9,8 +9,8 @@ import urllib.request
 import pytest
 
 from rag.llm import LLMError, OpenAICompatibleLLM
-from tests.conftest import rag_env, run_rag
-from tests.test_end_to_end import check_citations, smollm_path
+from tests.conftest import rag_env, run_rag, smollm_path
+from tests.test_end_to_end import check_citations
 from tests.test_ui import free_port
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,7 @@ import pytest
 
 from rag.config import PROJECT_ROOT, Settings, load_settings
 from rag.ui import browser_language, link_markers, parse_auth, sources_html
-from tests.conftest import rag_env
-from tests.test_end_to_end import smollm_path
+from tests.conftest import rag_env, smollm_env
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -244,7 +243,7 @@ def test_file_routes_refuse_paths_outside_the_app(server, path):
 
 
 def test_login(store):
-    auth_server = Server(store, RAG_AUTH="reader:s3cret", RAG_LLM_MODEL=str(smollm_path()))
+    auth_server = Server(store, RAG_AUTH="reader:s3cret", **smollm_env())
     try:
         from gradio_client import Client
 
