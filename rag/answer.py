@@ -10,7 +10,7 @@ each sentence is cited, as it streams, with the given passage that best supports
 checked to point at a passage it was given (`CitationFilter`). An answer that says
 nothing but markers, or starts repeating a sentence, is stopped and retried once with a
 firmer instruction; a second marker-only answer abstains, a second loop is cut before it.
-A first line that only repeats a passage's title is not shown (`TitleEchoFilter`).
+A line that only repeats a passage's title is not shown (`TitleEchoFilter`).
 An answer that states a figure found in no passage (nor in the conversation) has invented
 it, and one that shares no meaningful word with the question (nor the user's earlier
 turns) answers something else: both are withdrawn for the abstention message.
@@ -249,39 +249,44 @@ class SentenceCiter:
 
 
 class TitleEchoFilter:
-    """Drops a first line that only repeats a given passage's title.
+    """Drops a line that only repeats a given passage's title.
 
-    The small model sometimes opens with the title of the passage it draws on, as a
-    heading of its own; shown, it reads as part of the answer and gets cited. The first
-    line is held back while it may still turn out to be a title, so the delay ends as
-    soon as it differs from every title.
+    The small model sometimes writes the title of the passage it draws on as a heading of
+    its own, first or between paragraphs; shown, it reads as part of the answer and gets
+    cited. Each line is held back while it may still turn out to be a title, so the delay
+    ends as soon as it differs from every title.
     """
 
     def __init__(self, titles: Sequence[str]) -> None:
         self.titles = {t for t in map(_comparable, titles) if t}
-        self._line: str | None = ""
+        self._line: str | None = ""  # the start of the current line while held, None once shown
         self._after_title = False
 
     def feed(self, text: str) -> str:
-        if self._after_title:
-            text = text.lstrip("\n")
-            self._after_title = not text
-            return text
-        if self._line is None:
-            return text
-        self._line += text
-        head, newline, rest = self._line.partition("\n")
-        comparable = _comparable(head)
-        if newline:
-            self._line = None
-            if comparable in self.titles:
-                self._after_title = True
-                return self.feed(rest)
-            return head + newline + rest
-        if any(title.startswith(comparable) for title in self.titles):
-            return ""
-        text, self._line = self._line, None
-        return text
+        shown = []
+        while text:
+            if self._after_title:
+                text = text.lstrip("\n")
+                self._after_title = not text
+            elif self._line is None:
+                line, newline, text = text.partition("\n")
+                shown.append(line + newline)
+                if newline:
+                    self._line = ""
+            else:
+                head, newline, text = (self._line + text).partition("\n")
+                if newline:
+                    self._line = ""
+                    if _comparable(head) in self.titles:
+                        self._after_title = True
+                    else:
+                        shown.append(head + newline)
+                elif any(title.startswith(_comparable(head)) for title in self.titles):
+                    self._line = head
+                else:
+                    shown.append(head)
+                    self._line = None
+        return "".join(shown)
 
     def flush(self) -> str:
         held, self._line = self._line or "", None
