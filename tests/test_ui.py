@@ -87,6 +87,14 @@ def server(store):
 
 
 @pytest.fixture(scope="module")
+def smollm_server(store):
+    """The real app on SmolLM2, for what does not depend on the answers' quality."""
+    running = Server(store, **smollm_env())
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -178,10 +186,10 @@ def test_english_browsers_get_english_labels(server, browser):
     context.close()
 
 
-def test_html_in_questions_is_shown_as_text(server, browser):
+def test_html_in_questions_is_shown_as_text(smollm_server, browser):
     context = browser.new_context(locale="en-US")
     page = context.new_page()
-    page.goto(server.url)
+    page.goto(smollm_server.url)
     page.wait_for_selector("#question textarea")
     ask(page, 'What is <script>window.pwned = 1</script><img src=x onerror="window.pwned = 2"> in the articles?')
     assert page.evaluate("window.pwned") is None
@@ -189,11 +197,11 @@ def test_html_in_questions_is_shown_as_text(server, browser):
     context.close()
 
 
-def test_two_sessions_keep_their_own_conversations(server, browser):
+def test_two_sessions_keep_their_own_conversations(smollm_server, browser):
     pages = []
     for locale in ("fr-FR", "en-US"):
         page = browser.new_context(locale=locale).new_page()
-        page.goto(server.url)
+        page.goto(smollm_server.url)
         page.wait_for_selector("#question textarea")
         pages.append(page)
     pages[0].fill("#question textarea", "Qui est Lobna Karoui ?")
