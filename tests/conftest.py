@@ -48,17 +48,6 @@ def copy_articles(target: Path, names: tuple[str, ...] | None = None) -> Path:
 
 
 @pytest.fixture(scope="session")
-def full_store(tmp_path_factory, embedder) -> Settings:
-    """All the articles indexed once, for the tests that ask questions; read-only for them."""
-    from rag.indexer import sync
-
-    root = tmp_path_factory.mktemp("full")
-    settings = Settings(content_dir=copy_articles(root / "content"), store_dir=root / "store")
-    sync(settings, embedder=embedder)
-    return settings
-
-
-@pytest.fixture(scope="session")
 def clean_build(tmp_path_factory, embedder):
     """``clean_build(content_dir)``: a store built from scratch from that content, once per distinct content.
 
@@ -81,6 +70,13 @@ def clean_build(tmp_path_factory, embedder):
         return built[key]
 
     return build
+
+
+@pytest.fixture(scope="session")
+def full_store(tmp_path_factory, clean_build) -> Settings:
+    """All the articles indexed once, for the tests that ask questions; read-only for them."""
+    content = copy_articles(tmp_path_factory.mktemp("full") / "content")
+    return Settings(content_dir=content, store_dir=clean_build(content))
 
 
 @pytest.fixture
