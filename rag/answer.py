@@ -51,6 +51,7 @@ CONDENSE_MAX_TOKENS = 80
 HISTORY_CHARS = 1200
 _MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 _MARKER_CHARS = set("0123456789,; ")
+_PASSAGE_SENTENCE = re.compile(r"[^\n]+?(?:[.!?](?=\s|$)|$)", re.MULTILINE)
 
 
 class QuestionError(ValueError):
@@ -453,7 +454,7 @@ class Pipeline:
             )
             return
         asked = " ".join([question, standalone, *(t["content"] for t in turns if t["role"] == "user")])
-        if not content_words(_MARKER.sub(" ", text), lang) & content_words(asked, lang):
+        if not on_topic(text, asked, passages, lang):
             yield from abstain(prompt_tokens, "the answer shares no word with the question; the sources do not say")
             return
         citations = tuple(_citation(n, passages[n - 1]) for n in cited)
@@ -508,6 +509,27 @@ def first_repeated_sentence(text: str) -> int | None:
             seen.add(words)
         start = end.end()
     return None
+
+
+def on_topic(answer: str, asked: str, passages: Sequence[Passage], lang: str) -> bool:
+    """Whether the answer says something about what was asked, directly or through a passage.
+
+    An answer that shares no meaningful word with the question is usually a neighbouring
+    fact ("it is a bit early to say" for opening hours). But a terse answer may only name
+    what a passage's sentence about the question lists ("research, e-government" for the
+    priority themes): a passage sentence that shares two words with the question and one
+    with the answer links them.
+    """
+    answer_words = content_words(_MARKER.sub(" ", answer), lang)
+    asked_words = content_words(asked, lang)
+    if answer_words & asked_words:
+        return True
+    needed = min(2, len(asked_words))
+    return any(
+        len(words & asked_words) >= needed and words & answer_words
+        for passage in passages
+        for words in (content_words(s, lang) for s in _PASSAGE_SENTENCE.findall(passage.text))
+    )
 
 
 def _cited_numbers(text: str) -> list[int]:

@@ -320,11 +320,44 @@ def test_figures_from_the_conversation_or_in_words_are_not_invented():
 
 
 def test_an_answer_that_shares_no_word_with_the_question_is_withdrawn():
+    # The heading shares words with the question, the sentence after it with the answer:
+    # no one sentence links them, so the answer stays off topic.
+    passages = [
+        passage(
+            1,
+            "fr",
+            "## Quels sont les premiers retours sur le centre ouvert à Saint-Ouen ?\n\n"
+            "Il est un peu tôt pour le dire car les activités démarrent.",
+        ),
+        passage(2, "fr", "Le centre de Saint-Ouen a ouvert ses portes en juin."),
+    ]
     llm = ScriptedLLM(["Il est un peu tôt pour le dire car les activités démarrent [2]."])
-    events, answer = run(pipeline(llm), "Quels sont les horaires d'ouverture du centre de Saint-Ouen ?")
+    events, answer = run(
+        pipeline(llm, passages=passages), "Quels sont les horaires d'ouverture du centre de Saint-Ouen ?"
+    )
     assert answer.abstained and answer.citations == ()
     assert answer.text.startswith("Les sources ne contiennent pas")
     assert any(isinstance(e, Restart) for e in events) and replay(events) == answer.text
+
+
+def test_a_terse_answer_naming_what_a_passage_sentence_about_the_question_lists_stands():
+    passages = [
+        passage(
+            1,
+            "fr",
+            "## Proposition 2 : lancer un appel à projets\n\nLes thèmes identifiés comme "
+            "prioritaires sont la recherche, l'administration en ligne et les éléments stratégiques.",
+        ),
+    ]
+    llm = ScriptedLLM(["La recherche, l'administration en ligne et les éléments stratégiques [1]."])
+    _, answer = run(pipeline(llm, passages=passages), "Quels sont les thèmes prioritaires ?")
+    assert not answer.abstained and [c.n for c in answer.citations] == [1]
+
+    # One shared word with the question is not enough to link a sentence to it.
+    passages = [passage(1, "fr", "Les thèmes de l'atelier : la recherche et l'administration en ligne.")]
+    llm = ScriptedLLM(["La recherche et l'administration en ligne [1]."])
+    _, answer = run(pipeline(llm, passages=passages), "Quels sont les thèmes prioritaires ?")
+    assert answer.abstained
 
 
 def test_an_answer_that_shares_a_word_with_the_question_or_an_earlier_turn_stands():
