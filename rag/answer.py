@@ -13,7 +13,8 @@ firmer instruction; a second marker-only answer abstains, a second loop is cut b
 A line that only repeats a passage's title is not shown (`TitleEchoFilter`).
 An answer that states a figure found in no passage (nor in the conversation) has invented
 it, and one that shares no meaningful word with the question (nor the user's earlier
-turns) answers something else: both are withdrawn for the abstention message.
+turns, nor a passage sentence about the question) answers something else: both are
+withdrawn for the abstention message.
 
 The CLI, the web UI and the evaluation all call `Pipeline.stream` / `Pipeline.answer`.
 """
