@@ -391,6 +391,7 @@ def test_content_words_are_stems_without_stopwords_accents_or_case(text, lang, w
     [
         ("Les faits, s'il vous plaît ?", "Les sources ne contiennent pas"),
         ("What are the facts, please?", "The sources do not contain"),
+        ("When did Guilhem Pradalié join La MedNum?", "The sources do not contain"),
     ],
 )
 def test_a_low_grounding_score_abstains_in_the_question_language(question, message):
