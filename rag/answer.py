@@ -14,7 +14,8 @@ A line that only repeats a passage's title is not shown (`TitleEchoFilter`).
 An answer that states a figure found in no passage (nor in the conversation) has invented
 it, and one that shares no meaningful word with the question (nor the user's earlier
 turns, nor a passage sentence about the question) answers something else: both are
-withdrawn for the abstention message.
+withdrawn for the abstention message. So is an answer that gives no quantity to a
+question that asks for one ("how many", "combien", "what budget").
 
 The CLI, the web UI and the evaluation all call `Pipeline.stream` / `Pipeline.answer`.
 """
@@ -32,7 +33,7 @@ from typing import Any
 
 from rag.config import Settings, load_settings
 from rag.embeddings import load_embedder
-from rag.figures import invented_figures
+from rag.figures import asks_for_a_quantity, invented_figures, states_a_quantity
 from rag.language import content_words, detect_language, fold
 from rag.llm import LLM, load_llm
 from rag.prompts import (
@@ -453,6 +454,9 @@ class Pipeline:
                 prompt_tokens,
                 f"the answer gave figures that no passage contains ({', '.join(invented)}); the sources do not say",
             )
+            return
+        if asks_for_a_quantity(standalone) and not states_a_quantity(text):
+            yield from abstain(prompt_tokens, "the question asks for a quantity that the answer does not give")
             return
         asked = " ".join([question, standalone, *(t["content"] for t in turns if t["role"] == "user")])
         if not on_topic(text, asked, passages, lang):

@@ -1,4 +1,4 @@
-"""Figures an answer states that none of its sources give.
+"""Figures an answer states that none of its sources give, and figures it fails to give.
 
 A small model asked about something the articles do not say (opening hours, a budget, a
 date) sometimes invents it, and the grounding check does not always catch the question
@@ -6,6 +6,11 @@ beforehand. A figure cannot be paraphrased the way words can, so a number in the
 that is in no passage, nor in the conversation, was made up. Only the answer's digits are
 checked; the sources count their figures in digits and in French or English number words,
 because the model may write "2 ateliers" for "deux ateliers".
+
+The other way round, a question that asks for a quantity ("combien", "how many", "what
+budget") is not answered by a reply that states none: asked what the Kenyan workers were
+paid, which the articles never say, the model wrote that they were exposed to violent
+content "for a derisory wage".
 """
 
 from __future__ import annotations
@@ -35,6 +40,34 @@ NUMBER_WORDS = {
     "premier": 1, "premiere": 1, "deuxieme": 2, "seconde": 2, "troisieme": 3, "quatrieme": 4,
     "cinquieme": 5, "dixieme": 10,
 }  # fmt: skip
+
+
+# Articles and ordinals that are number words too ("une mutuelle", "the first meeting").
+_NOT_QUANTITIES = {"un", "une", "one", "premier", "premiere", "first", "second", "seconde"}
+_SCALE_WORDS = {
+    "million", "millions", "milliard", "milliards", "billion", "billions", "trillion", "centaine", "centaines",
+    "millier", "milliers", "dizaine", "dizaines", "douzaine", "dozen", "dozens", "hundreds", "thousands",
+}  # fmt: skip
+_ASKS_FOR_A_QUANTITY = re.compile(
+    r"\bcombien\b|\bhow (many|much)\b"
+    r"|\b(quel|quelle)s? (est|sont|etait|etaient) (le|la|les) (nombre|montant|budget|prix|cout|salaire|taux)\b"
+    r"|\bwhat (is|was|are|were) the (number|amount|budget|price|cost|salary|rate)\b"
+    r"|\b(quel|what) (budget|montant|amount|salaire|salary)\b"
+)
+
+
+def asks_for_a_quantity(question: str) -> bool:
+    return bool(_ASKS_FOR_A_QUANTITY.search(fold(question)))
+
+
+def states_a_quantity(answer: str) -> bool:
+    """Digits (passage references aside), a number word other than an article, or a scale word."""
+    if digit_figures(answer):
+        return True
+    return any(
+        (word in NUMBER_WORDS and word not in _NOT_QUANTITIES) or word in _SCALE_WORDS
+        for word in _WORD.findall(fold(answer))
+    )
 
 
 def _canonical(number: str) -> str:

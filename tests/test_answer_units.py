@@ -319,6 +319,23 @@ def test_figures_from_the_conversation_or_in_words_are_not_invented():
     assert not answer.abstained and [c.n for c in answer.citations] == [1]
 
 
+@pytest.mark.parametrize(
+    ("question", "reply", "withdrawn"),
+    [
+        ("Combien étaient payés les travailleurs ?", "Ils étaient payés un salaire dérisoire [1].", True),
+        ("How much money was invested?", "A lot of money was invested in the company [1].", True),
+        ("Combien de membres compte-t-elle ?", "Elle compte plus de cent membres [1].", False),
+        ("How many people came?", "Passage number 1 says 2000 people came [1].", False),
+        ("Who founded it?", "Fact 1 says Elon Musk founded it [1].", False),
+    ],
+)
+def test_a_quantity_question_answered_without_a_quantity_is_withdrawn(question, reply, withdrawn):
+    passages = [passage(1, text="Passage number 1 says 2000 people came and more than a hundred members.")]
+    events, answer = run(pipeline(ScriptedLLM([reply]), passages=passages, top_k=1), question)
+    assert answer.abstained == withdrawn, answer.text
+    assert any(isinstance(e, Restart) and "asks for a quantity" in e.reason for e in events) == withdrawn
+
+
 def test_an_answer_that_shares_no_word_with_the_question_is_withdrawn():
     # The heading shares words with the question, the sentence after it with the answer:
     # no one sentence links them, so the answer stays off topic.

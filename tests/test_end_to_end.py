@@ -196,3 +196,13 @@ def test_the_default_models_invented_address_is_withdrawn(qwen):
     assert answer.grounding >= qwen.settings.grounding_threshold, "this question must reach the model"
     assert answer.abstained and answer.text.startswith("The sources do not contain"), answer.text
     assert any(isinstance(e, Restart) and "no passage contains" in e.reason for e in events)
+
+
+def test_the_default_models_answer_without_the_asked_quantity_is_withdrawn(qwen):
+    """The articles speak of the Kenyan workers' pay without a figure; the model answered with
+    "un salaire dérisoire", which states no quantity and so does not answer "combien"."""
+    events = list(qwen.stream("Combien étaient payés les travailleurs kényans du sous-traitant d'OpenAI ?"))
+    answer = events[-1].answer
+    assert answer.grounding >= qwen.settings.grounding_threshold, "this question must reach the model"
+    assert answer.abstained and answer.text.startswith("Les sources ne contiennent pas"), answer.text
+    assert any(isinstance(e, Restart) and "asks for a quantity" in e.reason for e in events)
