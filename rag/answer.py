@@ -456,7 +456,9 @@ class Pipeline:
             )
             return
         if asks_for_a_quantity(standalone) and not states_a_quantity(text):
-            yield from abstain(prompt_tokens, "the question asks for a quantity that the answer does not give")
+            yield from abstain(
+                prompt_tokens, "the question asks for a quantity that the answer does not give; the sources do not say"
+            )
             return
         asked = " ".join([question, standalone, *(t["content"] for t in turns if t["role"] == "user")])
         if not on_topic(text, asked, passages, lang):

@@ -9,8 +9,9 @@ The classifier reads the text folded (no accents, lower case). Accented letters 
 strongest sign of French, and in English questions about this corpus they come with
 French names ("When did Guilhem Pradalié join La MedNum?", "What is Réfugiés.info?"):
 of 37 questions that name things in the other language, 8 went to the wrong language
-read as written and 1 folded; the 64 labelled questions, their reference answers and
-the article sentences are classified as before (bench/language.py).
+read as written and 1 folded; of the 64 labelled questions none folded, one as
+written, and their reference answers and the article sentences are classified the same
+either way (bench/language.py).
 """
 
 from __future__ import annotations
