@@ -79,7 +79,8 @@ def lingua_detector():
 
 
 def labelled_texts(sets: list[Path], content: Path) -> dict[str, list[tuple[str, str, str]]]:
-    """(label, language, text) triples: questions, reference answers, article sentences."""
+    """(label, language, text) triples by group: questions, questions naming other-language things,
+    reference answers, article sentences."""
     questions, answers, sentences = [], [], []
     named = [(f"{lang}:{n}", lang, q) for lang, qs in NAMES_FROM_THE_OTHER_LANGUAGE.items() for n, q in enumerate(qs)]
     for path in sets:

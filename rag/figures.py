@@ -64,10 +64,13 @@ def states_a_quantity(answer: str) -> bool:
     """Digits (passage references aside), a number word other than an article, or a scale word."""
     if digit_figures(answer):
         return True
-    return any(
-        (word in NUMBER_WORDS and word not in _NOT_QUANTITIES) or word in _SCALE_WORDS
-        for word in _WORD.findall(fold(answer))
-    )
+    return any((w in NUMBER_WORDS and w not in _NOT_QUANTITIES) or w in _SCALE_WORDS for w in _words(answer))
+
+
+def _words(text: str) -> list[str]:
+    """The folded words of ``text``, a hyphenated one also by its parts ("vingt-cinq": vingt, cinq)."""
+    words = _WORD.findall(fold(text))
+    return [part for word in words for part in ([word, *word.split("-")] if "-" in word else [word])]
 
 
 def _canonical(number: str) -> str:
@@ -85,11 +88,7 @@ def digit_figures(text: str) -> list[str]:
 
 def source_figures(text: str) -> set[str]:
     """The numbers ``text`` gives, in digits or in words."""
-    found = set(digit_figures(text))
-    for word in _WORD.findall(fold(text)):
-        parts = [word, *word.split("-")] if "-" in word else [word]
-        found.update(str(NUMBER_WORDS[p]) for p in parts if p in NUMBER_WORDS)
-    return found
+    return set(digit_figures(text)) | {str(NUMBER_WORDS[w]) for w in _words(text) if w in NUMBER_WORDS}
 
 
 def invented_figures(answer: str, sources: Iterable[str]) -> list[str]:
