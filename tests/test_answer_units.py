@@ -232,6 +232,13 @@ def test_a_sentence_without_a_marker_gets_one_when_citations_are_checked():
     assert answer.text == "It says fact 3 without a marker [3]." and [c.n for c in answer.citations] == [3]
 
 
+def test_a_sentence_that_elaborates_is_cited_with_what_the_answer_is_about():
+    passages = [passage(1, text="Cities train people too."), passage(2, text="Coops in Lyon train people.")]
+    llm = ScriptedLLM(["Coops are in Lyon. They train people."])
+    _, answer = run(pipeline(llm, passages, top_k=2), "Where are the coops?")
+    assert answer.text == "Coops are in Lyon [2]. They train people [2]."
+
+
 @pytest.mark.parametrize(
     ("text", "at"),
     [
