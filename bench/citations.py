@@ -39,6 +39,7 @@ class Reply:
     question: str
     text: str
     said: list[str] = field(default_factory=list)
+    cited: list[int] = field(default_factory=list)
 
 
 def passages_given(item: dict) -> list[Passage]:
@@ -122,13 +123,24 @@ def main() -> None:
         label = f"passage + {weight} answer so far" + (" (current)" if weight == ANSWER_SO_FAR_WEIGHT else "")
         methods[label] = lambda s, r, w=weight: by_passage(s, r.passages) + w * by_passage(" ".join(r.said), r.passages)
 
+    def already_cited(reply: Reply) -> np.ndarray:
+        return np.array([float(n in reply.cited) for n in range(1, len(reply.passages) + 1)])
+
+    current = methods[next(name for name in methods if name.endswith("(current)"))]
+    for bonus in (0.03, 0.05, 0.08):
+        methods[f"current + {bonus} if already cited"] = lambda s, r, b=bonus: current(s, r) + b * already_cited(r)
+
     def cite(method: Method, reply: Reply) -> list[int]:
         def best(sentence: str) -> int | None:
             reply.said.append(sentence)
             scores = method(sentence, reply)
-            return int(np.argmax(scores)) + 1 if len(scores) else None
+            if not len(scores):
+                return None
+            reply.cited.append(int(np.argmax(scores)) + 1)
+            return reply.cited[-1]
 
         reply.said.clear()
+        reply.cited.clear()
         citer = SentenceCiter(best)
         citer.feed(reply.text)
         citer.flush()
