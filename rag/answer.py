@@ -459,7 +459,7 @@ class Pipeline:
                 f"the answer gave figures that no passage contains ({', '.join(invented)}); the sources do not say",
             )
             return
-        if asks_for_a_quantity(standalone) and not states_a_quantity(text):
+        if asks_for_a_quantity(standalone) and not states_a_quantity(text, sources):
             yield from abstain(
                 prompt_tokens, "the question asks for a quantity that the answer does not give; the sources do not say"
             )

@@ -44,10 +44,13 @@ NUMBER_WORDS = {
 
 # Articles and ordinals that are number words too ("une mutuelle", "the first meeting").
 _NOT_QUANTITIES = {"un", "une", "one", "premier", "premiere", "first", "second", "seconde"}
+# Scale words by order of magnitude: "des milliers" is about 10**3.
 _SCALE_WORDS = {
-    "million", "millions", "milliard", "milliards", "billion", "billions", "trillion", "centaine", "centaines",
-    "millier", "milliers", "dizaine", "dizaines", "douzaine", "dozen", "dozens", "hundreds", "thousands",
+    "dizaine": 1, "dizaines": 1, "douzaine": 1, "dozen": 1, "dozens": 1, "centaine": 2, "centaines": 2,
+    "hundreds": 2, "millier": 3, "milliers": 3, "thousands": 3, "million": 6, "millions": 6, "milliard": 9,
+    "milliards": 9, "billion": 9, "billions": 9, "trillion": 12,
 }  # fmt: skip
+_SCALES = (0, *sorted(set(_SCALE_WORDS.values())))  # 2 500 is in the thousands, 22 000 000 in the millions
 _ASKS_FOR_A_QUANTITY = re.compile(
     r"\bcombien\b|\bhow (many|much)\b"
     r"|\b(quel|quelle)s? (est|sont|etait|etaient) (le|la|les) (nombre|montant|budget|prix|cout|salaire|taux)\b"
@@ -60,11 +63,30 @@ def asks_for_a_quantity(question: str) -> bool:
     return bool(_ASKS_FOR_A_QUANTITY.search(fold(question)))
 
 
-def states_a_quantity(answer: str) -> bool:
-    """Digits (passage references aside), a number word other than an article, or a scale word."""
+def states_a_quantity(answer: str, sources: Iterable[str] = ()) -> bool:
+    """Digits (passage references aside), a number word other than an article, or a sourced scale word.
+
+    A bare scale word is a quantity only where a source speaks of that order of magnitude:
+    asked the budget of an association whose articles give none, the model wrote "de
+    millions de francs", as vague as "a lot", but "des milliers" for "2 500 visitors" stands.
+    """
     if digit_figures(answer):
         return True
-    return any((w in NUMBER_WORDS and w not in _NOT_QUANTITIES) or w in _SCALE_WORDS for w in _words(answer))
+    words = _words(answer)
+    if any(w in NUMBER_WORDS and w not in _NOT_QUANTITIES for w in words):
+        return True
+    scales = {_SCALE_WORDS[w] for w in words if w in _SCALE_WORDS}
+    return bool(scales) and bool(scales & {m for source in sources for m in _magnitudes(source)})
+
+
+def _magnitudes(text: str) -> set[int]:
+    """The orders of magnitude of what ``text`` counts: its scale words and its numbers.
+
+    A year counts as a number in the thousands: "2000 participants" is written like one.
+    """
+    scales = {_SCALE_WORDS[w] for w in _words(text) if w in _SCALE_WORDS}
+    numbers = {int(float(n)) for n in source_figures(text)}
+    return scales | {max(m for m in _SCALES if 10**m <= n) for n in numbers if n >= 1}
 
 
 def _words(text: str) -> list[str]:

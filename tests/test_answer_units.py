@@ -17,7 +17,7 @@ from rag.answer import (
     first_repeated_sentence,
 )
 from rag.config import Settings
-from rag.figures import invented_figures
+from rag.figures import invented_figures, states_a_quantity
 from rag.language import content_words
 from rag.prompts import PROMPTS_DIR_DEFAULT, answer_messages, fit_passages, load_prompts
 from rag.retrieval import Passage, reciprocal_rank_fusion
@@ -332,6 +332,8 @@ def test_figures_from_the_conversation_or_in_words_are_not_invented():
         ("Combien étaient payés les travailleurs ?", "Ils étaient payés un salaire dérisoire [1].", True),
         ("How much money was invested?", "A lot of money was invested in the company [1].", True),
         ("Combien de membres compte-t-elle ?", "Elle compte plus de cent membres [1].", False),
+        ("Quel est le budget annuel ?", "Le budget annuel est de millions de francs [1].", True),
+        ("How many people came?", "Thousands of people came [1].", False),
         ("How many people came?", "Passage number 1 says 2000 people came [1].", False),
         ("Who founded it?", "Fact 1 says Elon Musk founded it [1].", False),
     ],
@@ -341,6 +343,21 @@ def test_a_quantity_question_answered_without_a_quantity_is_withdrawn(question, 
     events, answer = run(pipeline(ScriptedLLM([reply]), passages=passages, top_k=1), question)
     assert answer.abstained == withdrawn, answer.text
     assert any(isinstance(e, Restart) and "asks for a quantity" in e.reason for e in events) == withdrawn
+
+
+@pytest.mark.parametrize(
+    ("answer", "sources", "states"),
+    [
+        ("Des milliers de visiteurs [1].", ["Le salon a reçu 2 500 visiteurs."], True),
+        ("Des millions de visiteurs [1].", ["Le salon de 2022 a reçu 2 500 visiteurs."], False),
+        ("Millions of people [1].", ["22 millions d'emplois"], True),
+        ("Millions of people [1].", ["deux mille personnes"], False),
+        ("Deux ateliers.", [], True),
+        ("Une mutuelle.", [], False),
+    ],
+)
+def test_a_bare_scale_word_is_a_quantity_only_at_a_magnitude_the_sources_give(answer, sources, states):
+    assert states_a_quantity(answer, sources) == states
 
 
 def test_an_answer_that_shares_no_word_with_the_question_is_withdrawn():

@@ -198,6 +198,17 @@ def test_the_default_models_invented_address_is_withdrawn(qwen):
     assert any(isinstance(e, Restart) and "no passage contains" in e.reason for e in events)
 
 
+def test_a_budget_the_articles_never_give_gets_the_abstention_message(qwen):
+    """Asked La MedNum's budget, the model wrote "de millions de francs": a scale word no
+    passage speaks of, which states no quantity. Whether the grounding check or the
+    quantity check stops it, the reader gets the abstention message."""
+    events = list(qwen.stream("Quel est le budget annuel de la MedNum ?"))
+    answer = events[-1].answer
+    assert answer.abstained and answer.text.startswith("Les sources ne contiennent pas"), answer.text
+    if answer.grounding >= qwen.settings.grounding_threshold:
+        assert any(isinstance(e, Restart) for e in events)
+
+
 def test_the_default_models_answer_without_the_asked_quantity_is_withdrawn(qwen):
     """The articles speak of the Kenyan workers' pay without a figure; the model answered with
     "un salaire dérisoire", which states no quantity and so does not answer "combien"."""
