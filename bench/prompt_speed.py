@@ -22,6 +22,7 @@ from pathlib import Path
 
 from rag.config import load_settings
 from rag.llm import model_path
+from rag.openmp import llama_settings, runtime_env
 
 VARIANTS: dict[str, dict] = {
     "project's options": {},
@@ -41,7 +42,8 @@ def prompt_tokens(llama, content: Path, count: int) -> list[int]:
 
 
 def read_speed(path: Path, options: dict, content: Path, count: int, repeat: int, threads: int) -> list[float]:
-    from llama_cpp import Llama
+    with runtime_env(llama_settings()):
+        from llama_cpp import Llama
 
     llama = Llama(
         model_path=str(path), n_ctx=4096, n_threads=threads, n_threads_batch=threads, verbose=False, **options
@@ -58,7 +60,8 @@ def read_speed(path: Path, options: dict, content: Path, count: int, repeat: int
 
 
 def requantize(source: Path, folder: Path, name: str) -> Path:
-    import llama_cpp
+    with runtime_env(llama_settings()):
+        import llama_cpp
 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{name.upper()}")

