@@ -1,6 +1,6 @@
 import pytest
 
-from rag.language import detect_language
+from rag.language import detect_language, without_names
 
 
 @pytest.mark.parametrize(
@@ -20,6 +20,11 @@ from rag.language import detect_language
             "fr",
         ),
         ("The themes identified as priorities by the working group are research and e-government.", "en"),
+        ("Who runs La MedNum?", "en"),
+        ("What is La Fabrique?", "en"),
+        ("La Tech for Good Week a eu lieu quand ?", "fr"),
+        ("Le Social Good Accelerator fait quoi ?", "fr"),
+        ("Qui a écrit Building Europe's Digital Sovereignty ?", "fr"),
     ],
 )
 def test_the_language_of_the_sentence_not_of_the_names_in_it(text, lang):
@@ -30,3 +35,17 @@ def test_the_language_of_the_sentence_not_of_the_names_in_it(text, lang):
 def test_text_without_letters_gets_the_default(text):
     assert detect_language(text, default="en") == "en"
     assert detect_language(text) == "fr"
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Who runs La MedNum?", "Who runs ?"),
+        ("Que dit Social Economy Europe du plan ?", "Que dit du plan ?"),
+        ("La Tech for Good Week a eu lieu quand ?", "La for a eu lieu quand ?"),
+        ("What Is La MedNum", "What Is La MedNum"),
+        ("OpenAI", "OpenAI"),
+    ],
+)
+def test_names_are_left_out_unless_too_little_is_left(text, kept):
+    assert without_names(text).split() == kept.split()
