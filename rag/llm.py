@@ -12,13 +12,16 @@ before it.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import json
 import logging
 import math
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rag.config import Settings
 from rag.model_files import DEFAULT_MODEL, ModelFileError, check_model_file, default_model_path
@@ -61,6 +64,102 @@ def _share_of_yes(logprobs: dict[str, float], yes: tuple[str, ...], no: tuple[st
     return p_yes / (p_yes + p_no) if p_yes + p_no > 0 else 0.5
 
 
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens two sequences share from their start."""
+    shared = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        shared += 1
+    return shared
+
+
+@dataclass
+class PromptState:
+    tokens: list[int]
+    kv: bytes
+
+
+class PromptStates:
+    """The KV cache of a few recent prompts, so a prompt that starts like one read before skips that part.
+
+    llama.cpp keeps one prompt in its context and reuses its longest common prefix with the
+    next. A follow-up first asks the model for a standalone question, a prompt that shares
+    nothing with the passages, and then its grounding prompt often starts with the passages
+    the previous turn read (3 of the 5 follow-ups of the question sets begin with the same
+    1-2 passages: 200-400 tokens). So before a prompt displaces tokens, their KV cache is
+    kept (about 28 KB a token for the default model), and a later prompt that shares more
+    with a kept state than with the context starts from that state. Only speed depends on
+    it: llama-cpp-python still matches the prompt against the tokens it holds.
+
+    llama-cpp-python's own LlamaRAMCache saves the whole context after every call, with a
+    copy of its logits buffer (311 MB for the default model) that its capacity does not
+    count: in bench/followups.py it read as few tokens but added 1.5 GB and was slower.
+    """
+
+    def __init__(self, llama: Any, capacity: int = 4, max_bytes: int = 512 << 20, min_tokens: int = 16) -> None:
+        from llama_cpp import llama_chat_format
+
+        self._llama = llama
+        self.capacity = capacity
+        self.max_bytes = max_bytes
+        self.min_tokens = min_tokens
+        self._states: list[PromptState] = []
+        model = llama._model
+        self._formatter = llama_chat_format.Jinja2ChatFormatter(
+            template=llama.metadata["tokenizer.chat_template"],
+            eos_token=model.token_get_text(llama.token_eos()) if llama.token_eos() != -1 else "",
+            bos_token=model.token_get_text(llama.token_bos()) if llama.token_bos() != -1 else "",
+        )
+
+    def prompt_tokens(self, messages: list[Message]) -> list[int]:
+        """The tokens llama-cpp-python's chat completion will read for ``messages``."""
+        formatted = self._formatter(messages=messages)
+        return self._llama.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+
+    def prepare(self, messages: list[Message]) -> None:
+        """Keep the context's state if this prompt displaces it; start from a kept state that fits better."""
+        tokens = self.prompt_tokens(messages)
+        current = list(self._llama._input_ids)
+        in_context = common_prefix(current, tokens)
+        if len(current) - in_context >= self.min_tokens:
+            self._keep(current)
+        best = max(self._states, key=lambda state: common_prefix(state.tokens, tokens), default=None)
+        if best is not None and common_prefix(best.tokens, tokens) >= in_context + self.min_tokens:
+            self._restore(best)
+
+    def _keep(self, tokens: list[int]) -> None:
+        import llama_cpp
+
+        ctx = self._llama._ctx.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+        states = [s for s in self._states if common_prefix(s.tokens, tokens) < len(s.tokens)]
+        states.append(PromptState(tokens, bytes(memoryview(buffer)[:written])))
+        while len(states) > self.capacity or (len(states) > 1 and sum(len(s.kv) for s in states) > self.max_bytes):
+            states.pop(0)
+        self._states = states
+
+    def _restore(self, state: PromptState) -> None:
+        import llama_cpp
+
+        llama = self._llama
+        buffer = (ctypes.c_uint8 * len(state.kv)).from_buffer_copy(state.kv)
+        if llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, buffer, len(state.kv), 0) != len(state.kv):
+            self._states.remove(state)
+            llama.reset()
+            return
+        llama.input_ids[: len(state.tokens)] = state.tokens
+        llama.n_tokens = len(state.tokens)
+        llama._requires_eval = True
+        self._states.remove(state)
+        self._states.append(state)
+
+
+STATE_ERRORS = (AttributeError, ImportError, KeyError, TypeError, ValueError)
+
+
 class LlamaCppLLM(LLM):
     """A GGUF model run by llama-cpp-python in this process."""
 
@@ -83,12 +182,33 @@ class LlamaCppLLM(LLM):
         self._lock = threading.Lock()
         self.name = path.name
         self.context_size = context_size
+        self._states: PromptStates | None = None
+        if "tokenizer.chat_template" in self._llama.metadata:
+            try:
+                self._states = PromptStates(self._llama)
+            except STATE_ERRORS as exc:
+                self._without_states(exc)
+
+    def _prepare(self, messages: list[Message]) -> None:
+        if self._states is None:
+            return
+        try:
+            self._states.prepare(messages)
+        except STATE_ERRORS as exc:
+            self._without_states(exc)
+
+    def _without_states(self, exc: Exception) -> None:
+        """Another llama-cpp-python may have moved the internals the states rely on: answers stay right, only slower."""
+        log.warning("prompt states disabled: %s", exc)
+        self._states = None
+        self._llama.reset()
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def stream_chat(self, messages: list[Message], max_tokens: int, temperature: float, seed: int = 0) -> Iterator[str]:
         with self._lock:
+            self._prepare(messages)
             stream = self._llama.create_chat_completion(
                 messages=messages, max_tokens=max_tokens, temperature=temperature, stream=True, seed=seed
             )
@@ -109,6 +229,7 @@ class LlamaCppLLM(LLM):
             return scores
 
         with self._lock:
+            self._prepare(messages)
             self._llama.create_chat_completion(
                 messages=messages, max_tokens=1, temperature=0.0, logits_processor=LogitsProcessorList([record])
             )
