@@ -3,8 +3,8 @@
 For each question: time to first token and total time through the answer API, the
 prompt's tokens, then the same grounding check and the same answer prompt sent straight
 to llama.cpp (same passages, same number of output tokens). The ratio end-to-end /
-llama.cpp shows what the pipeline adds (target <= 1.1). Before each measurement an
-unrelated prompt clears the model's prompt cache, so both start cold.
+llama.cpp shows what the pipeline adds (target <= 1.1). Before each measurement the model
+forgets the prompts it read and kept, so both start cold.
 
     python bench/answer.py [--limit 10] [--set eval/dev.jsonl]
 """
@@ -37,18 +37,15 @@ def main() -> None:
     pipeline = get_pipeline(settings)
     llm = pipeline.llm
 
-    def clear_cache() -> None:
-        llm.chat([{"role": "user", "content": "Say OK."}], 2)
-
     questions = [q for q in load_question_set(args.set) if not q.history][: args.limit]
     rows = []
     print(f"{'id':8} {'ttft s':>7} {'total s':>8} {'prompt tok':>10} {'out tok':>8} {'llama s':>8} {'ratio':>6}")
     for q in questions:
-        clear_cache()
+        llm.forget_prompts()
         answer = pipeline.answer(q.question)
         prompts = pipeline.prompts(answer.lang)
         given = list(answer.retrieved[: answer.passages_given])
-        clear_cache()
+        llm.forget_prompts()
         started = time.perf_counter()
         llm.yes_probability(
             answer_messages(prompts, given, answer.standalone_question, prompts.grounding), prompts.yes, prompts.no

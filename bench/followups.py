@@ -76,9 +76,8 @@ def main() -> None:
         reference = None
         for mode in args.modes:
             llm._states = states if mode == "states" else None
-            states._states.clear()
+            llm.forget_prompts()
             llama.set_cache(LlamaRAMCache(capacity_bytes=args.ramcache_mb << 20) if mode == "ramcache" else None)
-            llama.reset()
             pipeline.answer(first)
             read[0], prepared[0] = 0, 0.0
             answer = pipeline.answer(q.question, q.history)

@@ -57,6 +57,13 @@ class LLM(ABC):
     def yes_probability(self, messages: list[Message], yes: tuple[str, ...], no: tuple[str, ...]) -> float:
         """P(yes) / (P(yes) + P(no)) for the reply's first token: a yes/no answer with its confidence."""
 
+    def forget_prompts(self) -> None:
+        """Make the next prompt be read whole, so a benchmark compares cold reads.
+
+        A server's prompt cache cannot be cleared from here: a short unrelated prompt displaces it.
+        """
+        self.chat([{"role": "user", "content": "Say OK."}], 2)
+
 
 def _share_of_yes(logprobs: dict[str, float], yes: tuple[str, ...], no: tuple[str, ...]) -> float:
     p_yes = sum(math.exp(lp) for token, lp in logprobs.items() if token.strip() in yes)
@@ -127,6 +134,9 @@ class PromptStates:
         best = max(self._states, key=lambda state: common_prefix(state.tokens, tokens), default=None)
         if best is not None and common_prefix(best.tokens, tokens) >= in_context + self.min_tokens:
             self._restore(best)
+
+    def clear(self) -> None:
+        self._states.clear()
 
     def _keep(self, tokens: list[int]) -> None:
         import llama_cpp
@@ -202,6 +212,12 @@ class LlamaCppLLM(LLM):
         log.warning("prompt states disabled: %s", exc)
         self._states = None
         self._llama.reset()
+
+    def forget_prompts(self) -> None:
+        with self._lock:
+            if self._states is not None:
+                self._states.clear()
+            self._llama.reset()
 
     def count_tokens(self, text: str) -> int:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))

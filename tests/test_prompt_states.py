@@ -123,3 +123,14 @@ def test_kept_states_are_bounded_by_count_and_bytes(smollm, capacity, max_bytes,
             assert state.tokens[: len(tokens)] == tokens, "the newest displaced prompts are the ones kept"
     finally:
         smollm._states = states
+
+
+@pytest.mark.slow
+def test_forgotten_prompts_are_read_whole(smollm, evaluated):
+    question = about_the_passages("Who runs La MedNum?")
+    smollm.chat(question, 1)
+    smollm.chat(UNRELATED, 8)
+    smollm.forget_prompts()
+    evaluated[0] = 0
+    smollm.chat(question, 1)
+    assert evaluated[0] >= len(smollm._states.prompt_tokens(question)) - 1
