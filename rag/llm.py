@@ -101,7 +101,7 @@ class PromptStates:
 
     llama-cpp-python's own LlamaRAMCache saves the whole context after every call, with a
     copy of its logits buffer (311 MB for the default model) that its capacity does not
-    count: in bench/followups.py it read as few tokens but added 1.5 GB and was slower.
+    count: in bench/followups.py it read as few tokens but added 1.0-1.8 GB and was no faster.
     """
 
     def __init__(self, llama: Any, capacity: int = 4, max_bytes: int = 512 << 20, min_tokens: int = 16) -> None:
