@@ -32,7 +32,8 @@ FRENCH = "fr"
 ENGLISH = "en"
 LANGUAGES = (FRENCH, ENGLISH)
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
-_WORD = re.compile(r"[^\W\d_]{2,}|\d+")
+_LETTER_WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
+_WORD = re.compile(rf"{_LETTER_WORD.pattern}|\d+")
 # A capitalized word that follows another word (not one that opens the text or a sentence).
 _NAME = re.compile(r"(?<=[\w,;:'’\"»)] )[A-ZÀ-ÖØ-Þ][\w.\-’']*")
 _STEMMERS = {"fr": "french", "en": "english", "de": "german", "es": "spanish", "it": "italian", "pt": "portuguese"}
@@ -58,7 +59,7 @@ def detect_language(text: str, default: str = FRENCH) -> str:
 def without_names(text: str) -> str:
     """``text`` without the capitalized words after its first, or all of it if that leaves under two words."""
     rest = _NAME.sub(" ", text)
-    return rest if len(re.findall(r"[^\W\d_]{2,}", rest)) >= 2 else text
+    return rest if len(_LETTER_WORD.findall(rest)) >= 2 else text
 
 
 def fold(text: str) -> str:

@@ -155,15 +155,14 @@ class PromptStates:
         import llama_cpp
 
         llama = self._llama
+        self._states.remove(state)
         buffer = (ctypes.c_uint8 * len(state.kv)).from_buffer_copy(state.kv)
         if llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, buffer, len(state.kv), 0) != len(state.kv):
-            self._states.remove(state)
             llama.reset()
             return
         llama.input_ids[: len(state.tokens)] = state.tokens
         llama.n_tokens = len(state.tokens)
         llama._requires_eval = True
-        self._states.remove(state)
         self._states.append(state)
 
 
