@@ -331,6 +331,11 @@ def eval() -> None:
 @click.option("--retrieval-only", is_flag=True, help="Score retrieval alone, without the language model (seconds).")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
 @click.option("--k", "top_k", type=click.IntRange(1, 20), help="Passages given to the model.")
+@click.option(
+    "--own-history",
+    is_flag=True,
+    help="Follow-ups get the chatbot's own earlier answers as history, as in a chat, instead of the set's.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json on stdout.")
 @store_options
 @llm_options
@@ -341,6 +346,7 @@ def eval_run(
     retrieval_only: bool,
     limit: int | None,
     top_k: int | None,
+    own_history: bool,
     as_json: bool,
     **overrides: Any,
 ) -> None:
@@ -352,16 +358,18 @@ def eval_run(
     """
     from pathlib import Path
 
+    if own_history and retrieval_only:
+        raise click.UsageError("--own-history needs the language model: drop --retrieval-only")
     from rag.evaluation import load_question_set, make_answerer, run_eval, write_metrics
     from rag.report import headline_rows, write_report
 
     questions = load_question_set(Path(question_set))[:limit]
     settings = _settings(**overrides)
     out = Path(out_dir)
-    answer_item = make_answerer(settings, retrieval_only, top_k)
+    answer_item = make_answerer(settings, retrieval_only, top_k, own_history)
     with tqdm(total=len(questions), unit="question", desc="Evaluating", file=sys.stderr, disable=as_json) as bar:
         items = run_eval(questions, out, answer_item, retrieval_only, progress=lambda _: bar.update())
-    metrics = write_metrics(out, items, retrieval_only, settings, question_set, top_k)
+    metrics = write_metrics(out, items, retrieval_only, settings, question_set, top_k, own_history)
     report = write_report(out, items, metrics)
     if as_json:
         click.echo(json.dumps(metrics, ensure_ascii=False))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -350,8 +350,27 @@ def retrieval_query(question: Question) -> str:
     return " ".join([*earlier[-1:], question.question])
 
 
-def make_answerer(settings, retrieval_only: bool, k: int | None):
-    """The function that turns one question into result fields: the full pipeline, or retrieval alone."""
+def live_history(
+    history: Sequence[dict[str, str]], reply: Callable[[str, list[dict[str, str]]], str]
+) -> list[dict[str, str]]:
+    """The conversation as the chat would hold it: each assistant turn is what ``reply`` answered.
+
+    A set's written assistant turns name what a follow-up refers to; the model's own answers
+    may not, and the follow-up then has to find its thread without that help.
+    """
+    turns: list[dict[str, str]] = []
+    for turn in history:
+        if turn["role"] == "user":
+            answered = reply(turn["content"], list(turns))
+            turns += [dict(turn), {"role": "assistant", "content": answered}]
+    return turns
+
+
+def make_answerer(settings, retrieval_only: bool, k: int | None, own_history: bool = False):
+    """The function that turns one question into result fields: the full pipeline, or retrieval alone.
+
+    With ``own_history``, a follow-up's earlier assistant turns are the pipeline's own answers.
+    """
     import time
 
     from rag.answer import RETRIEVED_FOR_REPORT, get_pipeline, retrieved_json
@@ -389,14 +408,21 @@ def make_answerer(settings, retrieval_only: bool, k: int | None):
     pipeline = get_pipeline(settings)
 
     def answer(question: Question) -> dict[str, Any]:
-        result = pipeline.answer(question.question, list(question.history), k).to_json()
+        history = list(question.history)
+        if own_history and history:
+            history = live_history(history, lambda asked, turns: pipeline.answer(asked, turns, k).text)
+        result = pipeline.answer(question.question, history, k).to_json()
         result["answer_lang"] = detect_language(result["answer"], default="")
+        if own_history and history:
+            result["history"] = history
         return result
 
     return answer
 
 
-def write_metrics(out_dir: Path, items, retrieval_only: bool, settings, set_path: str, k: int | None) -> dict[str, Any]:
+def write_metrics(
+    out_dir: Path, items, retrieval_only: bool, settings, set_path: str, k: int | None, own_history: bool = False
+) -> dict[str, Any]:
     """metrics.json, with what is needed to reproduce the run: git revision, settings, set."""
     import dataclasses
     import datetime
@@ -423,6 +449,7 @@ def write_metrics(out_dir: Path, items, retrieval_only: bool, settings, set_path
         "questions": len(items),
         "retrieval_only": retrieval_only,
         "k": k or settings.top_k,
+        "own_history": own_history,
         "settings": chosen,
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

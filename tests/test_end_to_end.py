@@ -148,6 +148,25 @@ def test_a_small_evaluation_run_resumes(indexed, tmp_path):
     assert compare.returncode == 0 and "0 question(s) changed" in compare.stdout
 
 
+def test_own_history_gives_a_follow_up_the_chatbots_earlier_answer(indexed, tmp_path):
+    from rag.config import PROJECT_ROOT
+    from rag.evaluation import load_question_set
+
+    env = rag_env(indexed, **smollm_env())
+    followups = PROJECT_ROOT / "eval" / "followups.jsonl"
+    out = tmp_path / "run"
+    run = run_rag(["eval", str(followups), "--out", str(out), "--limit", "1", "--own-history", "--json"], env)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["run"]["own_history"] is True
+    item = json.loads((out / "results.jsonl").read_text())
+    written = load_question_set(followups)[0].history
+    asked = run_rag(["ask", written[0]["content"], "--json"], env)
+    assert asked.returncode == 0, asked.stderr
+    own = json.loads(asked.stdout)["answer"]
+    assert item["history"] == [written[0], {"role": "assistant", "content": own}]
+    assert own != written[1]["content"]
+
+
 @pytest.fixture(scope="module")
 def qwen(indexed) -> Pipeline:
     settings = with_model(indexed, None)

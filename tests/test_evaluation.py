@@ -142,3 +142,32 @@ def test_the_dev_set_loads():
     questions = load_question_set(PROJECT_ROOT / "eval" / "dev.jsonl")
     assert len(questions) == 40
     assert {q.kind for q in questions} == {"fact", "cross", "multi", "unanswerable", "followup"}
+
+
+def test_own_history_answers_each_user_turn_with_the_turns_before_it():
+    from rag.evaluation import live_history
+
+    asked = []
+
+    def reply(question, turns):
+        asked.append((question, [t["content"] for t in turns]))
+        return f"answer {len(asked)}"
+
+    written = [
+        {"role": "user", "content": "Where was the summit?"},
+        {"role": "assistant", "content": "In Strasbourg."},
+        {"role": "user", "content": "When?"},
+        {"role": "assistant", "content": "In May 2022."},
+    ]
+    turns = live_history(written, reply)
+    assert [t["content"] for t in turns] == ["Where was the summit?", "answer 1", "When?", "answer 2"]
+    assert [t["role"] for t in turns] == ["user", "assistant", "user", "assistant"]
+    assert asked == [("Where was the summit?", []), ("When?", ["Where was the summit?", "answer 1"])]
+
+
+def test_own_history_needs_the_language_model(tmp_path):
+    path = write_set(tmp_path, [GOOD])
+    result = run_rag(
+        ["eval", str(path), "--out", str(tmp_path / "out"), "--retrieval-only", "--own-history"], {"PATH": "/usr/bin"}
+    )
+    assert result.returncode == 2 and "--own-history needs the language model" in result.stderr
