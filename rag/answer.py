@@ -45,7 +45,7 @@ from rag.prompts import (
     load_prompts,
     strip_instructions,
 )
-from rag.retrieval import Passage, RetrievalOptions, Retriever
+from rag.retrieval import Passage, RetrievalOptions, Retriever, conversation_query
 from rag.store import open_store
 
 RETRIEVED_FOR_REPORT = 10
@@ -346,15 +346,13 @@ class Pipeline:
         prompts = self.prompts(lang)
 
         # Orders to the model inside the question are not part of what is asked.
-        standalone = strip_instructions(question).strip()
-        if turns and standalone:
-            standalone = self._condense(prompts, turns, standalone)
+        asked = strip_instructions(question).strip()
+        standalone, queries = self.standalone_question(prompts, turns, asked)
+        if turns and asked:
             timings["condense_s"] = time.perf_counter() - started
 
         mark = time.perf_counter()
-        retrieved = (
-            self.retriever.search(standalone, max(RETRIEVED_FOR_REPORT, k or 0), lang=lang) if standalone else []
-        )
+        retrieved = self.retriever.search(queries, max(RETRIEVED_FOR_REPORT, k or 0), lang=lang) if asked else []
         timings["retrieval_s"] = time.perf_counter() - mark
         budget = self.settings.context_size - self.settings.max_answer_tokens
         passages = fit_passages(
@@ -506,6 +504,13 @@ class Pipeline:
             if content:
                 turns.append({"role": turn["role"], "content": content[:HISTORY_CHARS]})
         return turns[-self.settings.history_turns :]
+
+    def standalone_question(self, prompts: PromptSet, turns: list[dict[str, str]], asked: str) -> tuple[str, list[str]]:
+        """The question to answer and the queries to search for it; a follow-up is rewritten first."""
+        if not turns or not asked:
+            return asked, [asked]
+        standalone = self._condense(prompts, turns, asked)
+        return standalone, [standalone, conversation_query(turns, asked)]
 
     def _condense(self, prompts: PromptSet, turns: list[dict[str, str]], question: str) -> str:
         reply = self.llm.chat(condense_messages(prompts, turns, question), CONDENSE_MAX_TOKENS)

@@ -345,9 +345,10 @@ def run_eval(
 
 
 def retrieval_query(question: Question) -> str:
-    """Without a model to rewrite a follow-up, search with the previous user turn prepended."""
-    earlier = [turn["content"] for turn in question.history if turn["role"] == "user"]
-    return " ".join([*earlier[-1:], question.question])
+    """Without a model to rewrite a follow-up, search with the last exchange prepended."""
+    from rag.retrieval import conversation_query
+
+    return conversation_query(question.history, question.question) if question.history else question.question
 
 
 def live_history(

@@ -9,10 +9,15 @@ each language's best lexical match gets the same weight in the fusion.
 After fusion, passages that say the same thing (the French and English versions of one
 article, or two editions of it) collapse into the one in the question's language; the
 other is kept as its twin.
+
+A follow-up is searched twice, fused the same way: as the model rewrote it, and as the
+last exchange followed by the follow-up. The small model's rewrite sometimes drops or
+invents what the follow-up refers to; the last exchange still names it.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -27,6 +32,14 @@ from rag.store import Store, StoredChunk
 RRF_K = 60
 CANDIDATES = 30
 STOPWORDS = {"fr": "fr", "en": "en", "de": "de", "es": "es", "it": "it", "pt": "pt"}
+_CITATION_MARKER = re.compile(r"\s*\[[\d,;\s]+\]")
+
+
+def conversation_query(history: Sequence[dict[str, str]], question: str) -> str:
+    """The last exchange and the follow-up, as one search query."""
+    last_user = [t["content"] for t in history if t["role"] == "user"][-1:]
+    last_reply = [_CITATION_MARKER.sub("", t["content"]) for t in history if t["role"] == "assistant"][-1:]
+    return " ".join([*last_user, *last_reply, question])
 
 
 @dataclass(frozen=True)
@@ -148,21 +161,26 @@ class Retriever:
                 self._revision = revision
             return self._lexical
 
-    def search(self, question: str, k: int = 5, lang: str | None = None) -> list[Passage]:
-        """The ``k`` best passages for ``question``; ``lang`` is the language to prefer among twins."""
-        dense = self.store.query(self.embedder.embed_query(question), CANDIDATES)
-        by_id = {stored.chunk_id: stored for stored, _ in dense}
-        rankings = [[stored.chunk_id for stored, _ in dense]]
-        if self.options.bm25:
-            lexical = self.lexical_index()
-            for ranking in lexical.search(question, CANDIDATES):
-                ids = []
-                for index, _ in ranking:
-                    stored = lexical.chunks[index]
-                    by_id.setdefault(stored.chunk_id, stored)
-                    ids.append(stored.chunk_id)
-                rankings.append(ids)
-        weights = [1.0] + [self.options.bm25_weight] * (len(rankings) - 1)
+    def search(self, queries: str | Sequence[str], k: int = 5, lang: str | None = None) -> list[Passage]:
+        """The ``k`` best passages for one query or several fused; ``lang`` is the language to prefer among twins."""
+        by_id: dict[str, StoredChunk] = {}
+        rankings: list[list[str]] = []
+        weights: list[float] = []
+        for query in [queries] if isinstance(queries, str) else queries:
+            dense = self.store.query(self.embedder.embed_query(query), CANDIDATES)
+            by_id.update((stored.chunk_id, stored) for stored, _ in dense)
+            rankings.append([stored.chunk_id for stored, _ in dense])
+            weights.append(1.0)
+            if self.options.bm25:
+                lexical = self.lexical_index()
+                for ranking in lexical.search(query, CANDIDATES):
+                    ids = []
+                    for index, _ in ranking:
+                        stored = lexical.chunks[index]
+                        by_id.setdefault(stored.chunk_id, stored)
+                        ids.append(stored.chunk_id)
+                    rankings.append(ids)
+                    weights.append(self.options.bm25_weight)
         fused = reciprocal_rank_fusion(rankings, weights)
         ordered = sorted(fused, key=lambda cid: -fused[cid])
         passages = [Passage.from_stored(by_id[cid], fused[cid]) for cid in ordered]
