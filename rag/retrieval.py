@@ -166,13 +166,13 @@ class Retriever:
         by_id: dict[str, StoredChunk] = {}
         rankings: list[list[str]] = []
         weights: list[float] = []
+        lexical = self.lexical_index() if self.options.bm25 else None
         for query in [queries] if isinstance(queries, str) else queries:
             dense = self.store.query(self.embedder.embed_query(query), CANDIDATES)
             by_id.update((stored.chunk_id, stored) for stored, _ in dense)
             rankings.append([stored.chunk_id for stored, _ in dense])
             weights.append(1.0)
-            if self.options.bm25:
-                lexical = self.lexical_index()
+            if lexical is not None:
                 for ranking in lexical.search(query, CANDIDATES):
                     ids = []
                     for index, _ in ranking:
