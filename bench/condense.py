@@ -12,7 +12,7 @@ chatbot's own answers may not. `--runs` adds, for each follow-up of a `rag eval
 generated again.
 
     python bench/condense.py [--set eval/dev.jsonl eval/extra.jsonl eval/followups.jsonl]
-        [--runs runs/own] [--prompts prompts other-prompts/] [--answer]
+        [--runs runs/own [--only-runs]] [--prompts prompts other-prompts/] [--answer]
 """
 
 from __future__ import annotations
@@ -48,13 +48,14 @@ def main() -> None:
         default=[Path("eval/dev.jsonl"), Path("eval/extra.jsonl"), Path("eval/followups.jsonl")],
     )
     parser.add_argument("--runs", type=Path, nargs="*", default=[], help="`rag eval --own-history` runs")
+    parser.add_argument("--only-runs", action="store_true", help="leave out the sets' written histories")
     parser.add_argument("--prompts", type=Path, nargs="+", default=[Path("prompts")], help="prompt folders")
     parser.add_argument("--answer", action="store_true", help="answer each follow-up too, and score it")
     args = parser.parse_args()
 
     pipeline = get_pipeline(load_settings())
     followups = [q for path in args.set for q in load_question_set(path) if q.history]
-    cases = [(q.id, q, list(q.history)) for q in followups]
+    cases = [] if args.only_runs else [(q.id, q, list(q.history)) for q in followups]
     by_id = {q.id: q for q in followups}
     for run in args.runs:
         for id_, history in own_histories(run).items():
