@@ -18,25 +18,19 @@ generated again.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
 from rag.answer import RETRIEVED_FOR_REPORT, get_pipeline, retrieved_json
 from rag.config import load_settings
-from rag.evaluation import RetrievedText, load_question_set, retrieval_hit, score_item
+from rag.evaluation import RetrievedText, load_question_set, read_results, retrieval_hit, score_item
 from rag.language import detect_language
 from rag.prompts import load_prompts
 
 
 def own_histories(run: Path) -> dict[str, list[dict[str, str]]]:
-    found = {}
-    for line in (run / "results.jsonl").read_text(encoding="utf-8").splitlines():
-        item = json.loads(line)
-        if item.get("history"):
-            found[item["id"]] = item["history"]
-    return found
+    return {item["id"]: item["history"] for item in read_results(run / "results.jsonl") if item.get("history")}
 
 
 def main() -> None:

@@ -348,7 +348,7 @@ def retrieval_query(question: Question) -> str:
     """Without a model to rewrite a follow-up, search with the last exchange prepended."""
     from rag.retrieval import conversation_query
 
-    return conversation_query(question.history, question.question) if question.history else question.question
+    return conversation_query(question.history, question.question)
 
 
 def live_history(
