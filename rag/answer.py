@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rag.chunking import passage_sentences
 from rag.config import Settings, load_settings
 from rag.embeddings import load_embedder
 from rag.figures import asks_for_a_quantity, invented_figures, states_a_quantity
@@ -57,7 +58,6 @@ HISTORY_CHARS = 1200
 ANSWER_SO_FAR_WEIGHT = 0.5
 _MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
 _MARKER_CHARS = set("0123456789,; ")
-_PASSAGE_SENTENCE = re.compile(r"[^\n]+?(?:[.!?](?=\s|$)|$)", re.MULTILINE)
 
 
 class QuestionError(ValueError):
@@ -323,8 +323,7 @@ class Pipeline:
     def from_settings(cls, settings: Settings) -> Pipeline:
         embedder = load_embedder(settings.embedding_model, settings.threads, settings.embedding_batch_size)
         store = open_store(settings, embedder.model_id, embedder.dimension)
-        options = RetrievalOptions(bm25=settings.bm25, collapse_twins=settings.collapse_twins)
-        return cls(settings, Retriever(store, embedder, options), load_llm(settings))
+        return cls(settings, Retriever(store, embedder, RetrievalOptions.from_settings(settings)), load_llm(settings))
 
     def prompts(self, lang: str) -> PromptSet:
         return load_prompts(PROMPTS_DIR_DEFAULT, lang)
@@ -551,11 +550,6 @@ def on_topic(answer: str, asked: str, passages: Sequence[Passage], lang: str) ->
         for passage in passages
         for words in (content_words(s, lang) for s in passage_sentences(passage.text))
     )
-
-
-def passage_sentences(text: str) -> list[str]:
-    """A passage's sentences and lines (a heading or a list item ends at its line break)."""
-    return [s.strip() for s in _PASSAGE_SENTENCE.findall(text) if s.strip()]
 
 
 def _cited_numbers(text: str) -> list[int]:

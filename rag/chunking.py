@@ -24,6 +24,7 @@ from rag.documents import Document
 
 _HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _HEADING_LINE = re.compile(r"#{1,6}(?:[ \t].*)?")
+_PASSAGE_SENTENCE = re.compile(r"[^\n]+?(?:[.!?](?=\s|$)|$)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,11 @@ def compose_embed_text(title: str, section: str, text: str) -> str:
     """What the encoders see: the title (and section) give a passage its topic."""
     in_text = not section or text.lstrip("# ").startswith(section)
     return f"{title if in_text else f'{title} — {section}'}\n\n{text}"
+
+
+def passage_sentences(text: str) -> list[str]:
+    """A passage's sentences and lines (a heading or a list item ends at its line break)."""
+    return [s.strip() for s in _PASSAGE_SENTENCE.findall(text) if s.strip()]
 
 
 def make_splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterTextSplitter:

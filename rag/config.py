@@ -55,6 +55,7 @@ class Settings:
     grounding_threshold: float = 0.6
     bm25: bool = False
     collapse_twins: bool = True
+    sentence_rerank: bool = True
     check_citations: bool = True
     max_question_chars: int = 2000
     history_turns: int = 6

@@ -384,9 +384,7 @@ def make_answerer(settings, retrieval_only: bool, k: int | None, own_history: bo
 
         embedder = load_embedder(settings.embedding_model, settings.threads, settings.embedding_batch_size)
         store = open_store(settings, embedder.model_id, embedder.dimension)
-        retriever = Retriever(
-            store, embedder, RetrievalOptions(bm25=settings.bm25, collapse_twins=settings.collapse_twins)
-        )
+        retriever = Retriever(store, embedder, RetrievalOptions.from_settings(settings))
 
         def retrieve(question: Question) -> dict[str, Any]:
             query = retrieval_query(question)
