@@ -230,9 +230,11 @@ def test_a_budget_the_articles_never_give_gets_the_abstention_message(qwen):
 
 def test_the_default_models_answer_without_the_asked_quantity_is_withdrawn(qwen):
     """The articles speak of the Kenyan workers' pay without a figure; the model answered with
-    "un salaire dérisoire", which states no quantity and so does not answer "combien"."""
-    events = list(qwen.stream("Combien étaient payés les travailleurs kényans du sous-traitant d'OpenAI ?"))
+    "un salaire dérisoire", which states no quantity and so does not answer "combien". The
+    grounding check, which may stop this question first, is switched off so that the quantity
+    check is what is tested."""
+    unchecked = Pipeline(dataclasses.replace(qwen.settings, grounding_threshold=0.0), qwen.retriever, qwen.llm)
+    events = list(unchecked.stream("Combien étaient payés les travailleurs kényans du sous-traitant d'OpenAI ?"))
     answer = events[-1].answer
-    assert answer.grounding >= qwen.settings.grounding_threshold, "this question must reach the model"
     assert answer.abstained and answer.text.startswith("Les sources ne contiennent pas"), answer.text
     assert any(isinstance(e, Restart) and "asks for a quantity" in e.reason for e in events)
