@@ -51,6 +51,15 @@ _SCALE_WORDS = {
     "milliards": 9, "billion": 9, "billions": 9, "trillion": 12,
 }  # fmt: skip
 _SCALES = (0, *sorted(set(_SCALE_WORDS.values())))  # 2 500 is in the thousands, 22 000 000 in the millions
+# Currencies by their words, symbols and codes: "€", "EUR" and "euros" are one.
+_CURRENCY_NAMES = {
+    "euro": "euro", "euros": "euro", "€": "euro", "eur": "euro",
+    "dollar": "dollar", "dollars": "dollar", "$": "dollar", "usd": "dollar",
+    "franc": "franc", "francs": "franc", "chf": "franc",
+    "sterling": "pound sterling", "£": "pound sterling", "gbp": "pound sterling",
+    "shilling": "shilling", "shillings": "shilling", "kes": "shilling",
+}  # fmt: skip
+_CURRENCY = re.compile(r"[€$£]|\b(?:" + "|".join(w for w in _CURRENCY_NAMES if w.isalpha()) + r")\b")
 _ASKS_FOR_A_QUANTITY = re.compile(
     r"\bcombien\b|\bhow (many|much)\b"
     r"|\b(quel|quelle)s? (est|sont|etait|etaient) (le|la|les) (nombre|montant|budget|prix|cout|salaire|taux)\b"
@@ -111,6 +120,21 @@ def digit_figures(text: str) -> list[str]:
 def source_figures(text: str) -> set[str]:
     """The numbers ``text`` gives, in digits or in words."""
     return set(digit_figures(text)) | {str(NUMBER_WORDS[w]) for w in _words(text) if w in NUMBER_WORDS}
+
+
+def invented_currencies(answer: str, sources: Iterable[str]) -> list[str]:
+    """The currencies ``answer`` names that no text of ``sources`` names, in order of appearance.
+
+    A sum in a currency the articles never use was made up even when its scale word is sourced:
+    asked La MedNum's budget, the model wrote "de millions de francs" beside a passage on
+    "14 millions de personnes".
+    """
+    given = {currency for source in sources for currency in _currencies(source)}
+    return [c for c in dict.fromkeys(_currencies(answer)) if c not in given]
+
+
+def _currencies(text: str) -> list[str]:
+    return [_CURRENCY_NAMES[m.lower()] for m in _CURRENCY.findall(fold(text))]
 
 
 def invented_figures(answer: str, sources: Iterable[str]) -> list[str]:

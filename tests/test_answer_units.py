@@ -17,7 +17,7 @@ from rag.answer import (
     first_repeated_sentence,
 )
 from rag.config import Settings
-from rag.figures import invented_figures, states_a_quantity
+from rag.figures import invented_currencies, invented_figures, states_a_quantity
 from rag.language import content_words
 from rag.prompts import PROMPTS_DIR_DEFAULT, answer_messages, fit_passages, load_prompts
 from rag.retrieval import Passage, reciprocal_rank_fusion
@@ -308,6 +308,27 @@ def test_figures_the_sources_do_not_give_are_found(answer, sources, invented):
     assert invented_figures(answer, sources) == invented
 
 
+@pytest.mark.parametrize(
+    ("answer", "sources", "invented"),
+    [
+        ("Le budget est de millions de francs [1].", ["14 millions de personnes"], ["franc"]),
+        ("It cost 10 € and 5 USD, not 3 £.", ["10 euros", "$5"], ["pound sterling"]),
+        ("Europe's franchise in euros.", ["Un budget de 2 M€"], []),
+        ("Paid in dollars and shillings.", [], ["dollar", "shilling"]),
+    ],
+)
+def test_currencies_the_sources_do_not_name_are_found(answer, sources, invented):
+    assert invented_currencies(answer, sources) == invented
+
+
+def test_a_sum_in_a_currency_no_passage_names_is_withdrawn():
+    passages = [passage(1, text="En France, plus de 14 millions de personnes sont éloignées du numérique.")]
+    llm = ScriptedLLM(["Le budget annuel est de millions de francs [1]."])
+    events, answer = run(pipeline(llm, passages=passages, top_k=1), "Quel est le budget annuel ?")
+    assert answer.abstained and answer.text.startswith("Les sources ne contiennent pas")
+    assert any(isinstance(e, Restart) and "currency" in e.reason and "franc" in e.reason for e in events)
+
+
 def test_an_answer_with_an_invented_figure_is_withdrawn():
     passages = [passage(1, text="The centre in Saint-Ouen opens in the afternoon.")]
     llm = ScriptedLLM(["The centre opens from 9 am to 6 pm on weekdays."])
@@ -332,7 +353,7 @@ def test_figures_from_the_conversation_or_in_words_are_not_invented():
         ("Combien étaient payés les travailleurs ?", "Ils étaient payés un salaire dérisoire [1].", True),
         ("How much money was invested?", "A lot of money was invested in the company [1].", True),
         ("Combien de membres compte-t-elle ?", "Elle compte plus de cent membres [1].", False),
-        ("Quel est le budget annuel ?", "Le budget annuel est de millions de francs [1].", True),
+        ("Quel est le budget annuel ?", "Le budget annuel se compte en millions [1].", True),
         ("How many people came?", "Thousands of people came [1].", False),
         ("How many people came?", "Passage number 1 says 2000 people came [1].", False),
         ("Who founded it?", "Fact 1 says Elon Musk founded it [1].", False),
