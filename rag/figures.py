@@ -134,7 +134,7 @@ def invented_currencies(answer: str, sources: Iterable[str]) -> list[str]:
 
 
 def _currencies(text: str) -> list[str]:
-    return [_CURRENCY_NAMES[m.lower()] for m in _CURRENCY.findall(fold(text))]
+    return [_CURRENCY_NAMES[m] for m in _CURRENCY.findall(fold(text))]
 
 
 def invented_figures(answer: str, sources: Iterable[str]) -> list[str]:
