@@ -56,7 +56,12 @@ def compose_embed_text(title: str, section: str, text: str) -> str:
 
 def passage_sentences(text: str) -> list[str]:
     """A passage's sentences and lines (a heading or a list item ends at its line break)."""
-    return [s.strip() for s in _PASSAGE_SENTENCE.findall(text) if s.strip()]
+    return [text[start:end].strip() for start, end in sentence_spans(text)]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Where each of ``passage_sentences(text)`` lies in ``text``."""
+    return [m.span() for m in _PASSAGE_SENTENCE.finditer(text) if m.group().strip()]
 
 
 def make_splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterTextSplitter:
