@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.chunking import sentence_spans
+from rag.chunking import SHORT_SENTENCE, sentence_spans
 from rag.config import load_settings
 from rag.embeddings import load_embedder
 from rag.evaluation import load_question_set, normalize, retrieval_query
 from rag.language import detect_language
-from rag.retrieval import SHORT_SENTENCE, Passage, Retriever
+from rag.retrieval import Passage, Retriever
 from rag.store import open_store
 
 STRATEGIES = {

@@ -86,7 +86,7 @@ class Answer:
     retrieved: tuple[Passage, ...]
     standalone_question: str
     grounding: float
-    prompt_tokens: int
+    prompt_tokens: int  # of the last prompt the model read: the answer's, or the check's when it abstained
     passages_given: int = 0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -364,13 +364,8 @@ class Pipeline:
         )
 
         mark = time.perf_counter()
-        grounding = (
-            self.llm.yes_probability(
-                answer_messages(prompts, passages, standalone, prompts.grounding), prompts.yes, prompts.no
-            )
-            if passages
-            else 0.0
-        )
+        check = answer_messages(prompts, passages, standalone, prompts.grounding)
+        grounding = self.llm.yes_probability(check, prompts.yes, prompts.no) if passages else 0.0
         timings["grounding_s"] = time.perf_counter() - mark
 
         def finish(text: str, abstained: bool, citations: tuple[Citation, ...], prompt_tokens: int) -> Done:
@@ -401,7 +396,7 @@ class Pipeline:
             yield finish(prompts.abstention, True, (), prompt_tokens)
 
         if not passages or grounding < self.settings.grounding_threshold:
-            yield from abstain(0)
+            yield from abstain(sum(self.llm.count_tokens(m["content"]) for m in check) if passages else 0)
             return
 
         text, cited, prompt_tokens = "", [], 0

@@ -25,6 +25,8 @@ from rag.documents import Document
 _HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _HEADING_LINE = re.compile(r"#{1,6}(?:[ \t].*)?")
 _PASSAGE_SENTENCE = re.compile(r"[^\n]+?(?:[.!?](?=\s|$)|$)", re.MULTILINE)
+# Sentences this short ("Short one.", a lone heading word) match many questions by chance.
+SHORT_SENTENCE = 20
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,24 @@ class Chunk:
     def embed_text(self) -> str:
         return compose_embed_text(self.title, self.section, self.text)
 
+    @property
+    def sentence_embed_texts(self) -> list[str]:
+        return sentence_embed_texts(self.title, self.section, self.text)
+
 
 def compose_embed_text(title: str, section: str, text: str) -> str:
     """What the encoders see: the title (and section) give a passage its topic."""
     in_text = not section or text.lstrip("# ").startswith(section)
     return f"{title if in_text else f'{title} — {section}'}\n\n{text}"
+
+
+def sentence_embed_texts(title: str, section: str, text: str) -> list[str]:
+    """What the encoders see of each sentence worth ranking a passage by, titled as passages are.
+
+    A passage without such a sentence is its own one sentence.
+    """
+    sentences = [s for s in passage_sentences(text) if len(s) > SHORT_SENTENCE]
+    return [compose_embed_text(title, section, sentence) for sentence in sentences or [text]]
 
 
 def passage_sentences(text: str) -> list[str]:

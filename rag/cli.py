@@ -131,7 +131,7 @@ def index(rebuild: bool, dry_run: bool, as_json: bool, **overrides: Any) -> None
 
     def on_plan(total: int) -> None:
         if not as_json and not dry_run:
-            bar.append(tqdm(total=total, unit="chunk", desc="Embedding", file=sys.stderr, dynamic_ncols=True))
+            bar.append(tqdm(total=total, unit="text", desc="Embedding", file=sys.stderr, dynamic_ncols=True))
 
     def on_embedded(count: int) -> None:
         if bar:
@@ -155,8 +155,8 @@ def _print_index_report(report) -> None:
     verb = "Would change" if report.dry_run else "Changed"
     click.echo(
         f"{verb}: {len(report.added)} added, {len(report.updated)} updated, {len(report.deleted)} deleted,"
-        f" {len(report.unchanged)} unchanged; {report.chunks_embedded} chunks"
-        f" {'to embed' if report.dry_run else 'embedded'}."
+        f" {len(report.unchanged)} unchanged; {report.chunks_embedded} chunks and {report.sentences_embedded}"
+        f" of their sentences {'to embed' if report.dry_run else 'embedded'}."
     )
     for label, ids in (("added", report.added), ("updated", report.updated), ("deleted", report.deleted)):
         for doc_id in ids:

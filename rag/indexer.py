@@ -3,19 +3,23 @@
 Each run compares every document with what the store holds for it (its chunk ids and
 the content hash recorded on them) and only embeds chunks the store lacks. Writes for
 one document go in a fixed order: add the new chunks, re-stamp the kept ones, delete
-the stale ones. Chunk ids are deterministic, so a run killed at any point leaves a
-store that the next run recognises as out of date and brings to exactly the state a
-clean run gives. A file lock keeps a second writer out.
+the stale ones. Then each chunk whose sentence vectors are missing or incomplete gets
+them, and sentence vectors of chunks no longer in the store are deleted. Chunk ids are
+deterministic, so a run killed at any point leaves a store that the next run recognises
+as out of date and brings to exactly the state a clean run gives. A file lock keeps a
+second writer out.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import filelock
+import numpy as np
 from platformdirs import user_cache_dir
 
 from rag.chunking import Chunk, chunk_document, make_splitter
@@ -23,6 +27,9 @@ from rag.config import Settings
 from rag.documents import Document, DocumentError, load_documents
 from rag.embeddings import Embedder, load_embedder
 from rag.store import DocState, Store, StoreEmptyError, StoreError, open_store, reset_store, unwritable_problem
+
+# Sentence vectors are written for this many chunks at a time, so a killed run keeps most of its work.
+SENTENCE_BATCH_CHUNKS = 16
 
 
 class ContentDirError(RuntimeError):
@@ -43,6 +50,7 @@ class IndexReport:
     unchanged: list[str] = field(default_factory=list)
     failed: list[DocumentError] = field(default_factory=list)
     chunks_embedded: int = 0
+    sentences_embedded: int = 0
     documents: int = 0
     chunks: int = 0
     dry_run: bool = False
@@ -54,6 +62,7 @@ class IndexReport:
             "deleted": len(self.deleted),
             "unchanged": len(self.unchanged),
             "chunks_embedded": self.chunks_embedded,
+            "sentences_embedded": self.sentences_embedded,
             "documents": self.documents,
             "chunks": self.chunks,
             "dry_run": self.dry_run,
@@ -90,8 +99,8 @@ def sync(
 ) -> IndexReport:
     """Bring the store in line with the content folder and say what changed.
 
-    ``on_plan`` receives the number of chunks about to be embedded, ``on_embedded``
-    each batch's size, for progress bars.
+    ``on_plan`` receives the number of texts (chunks and sentences) about to be
+    embedded, ``on_embedded`` each batch's size, for progress bars.
     """
     if not settings.content_dir.is_dir():
         raise ContentDirError(
@@ -127,10 +136,10 @@ def _run(settings, embedder, rebuild, dry_run, on_plan, on_embedded) -> IndexRep
 
     splitter = make_splitter(settings.chunk_size, settings.chunk_overlap)
     plans: list[_Plan] = []
-    projected_chunks = 0
+    projected: list[Chunk] = []
     for document in documents:
         chunks = chunk_document(document, settings.chunk_size, settings.chunk_overlap, splitter)
-        projected_chunks += len(chunks)
+        projected.extend(chunks)
         state = states.get(document.doc_id, DocState())
         expected = {c.chunk_id for c in chunks}
         if state.chunk_ids == expected and state.content_hashes == {document.content_hash}:
@@ -149,10 +158,15 @@ def _run(settings, embedder, rebuild, dry_run, on_plan, on_embedded) -> IndexRep
     present = {d.doc_id for d in documents} | kept_failed
     report.deleted = sorted(doc_id for doc_id in states if doc_id not in present)
     report.chunks_embedded = sum(len(p.new) for p in plans)
+    sentence_counts = store.sentence_counts() if store is not None and not (rebuild and dry_run) else Counter()
+    lacking = [c for c in projected if sentence_counts[c.chunk_id] != len(c.sentence_embed_texts)]
+    kept_ids = {c.chunk_id for c in projected}.union(*(states[d].chunk_ids for d in kept_failed))
+    orphans = set(sentence_counts) - kept_ids
+    report.sentences_embedded = sum(len(c.sentence_embed_texts) for c in lacking)
     if on_plan is not None:
-        on_plan(report.chunks_embedded)
+        on_plan(report.chunks_embedded + report.sentences_embedded)
 
-    if not dry_run and (plans or report.deleted):
+    if not dry_run and (plans or report.deleted or lacking or orphans):
         store.touch()
         for plan in plans:
             vectors = embedder.embed_documents([c.embed_text for c in plan.new], progress=on_embedded)
@@ -161,14 +175,27 @@ def _run(settings, embedder, rebuild, dry_run, on_plan, on_embedded) -> IndexRep
             store.delete(plan.stale)
         for doc_id in report.deleted:
             store.delete(states[doc_id].chunk_ids)
+        for begin in range(0, len(lacking), SENTENCE_BATCH_CHUNKS):
+            batch = lacking[begin : begin + SENTENCE_BATCH_CHUNKS]
+            store.replace_sentences(_sentence_vectors(batch, embedder, on_embedded))
+        store.delete_sentences(orphans)
         store.touch()
 
     report.documents = len(present)
     if dry_run:
-        report.chunks = projected_chunks + sum(len(states[d].chunk_ids) for d in kept_failed)
+        report.chunks = len(projected) + sum(len(states[d].chunk_ids) for d in kept_failed)
     else:
         report.chunks = store.count()
     return report
+
+
+def _sentence_vectors(
+    chunks: list[Chunk], embedder: Embedder, on_embedded: Callable[[int], None] | None
+) -> dict[str, np.ndarray]:
+    texts = [c.sentence_embed_texts for c in chunks]
+    vectors = embedder.embed_documents([t for group in texts for t in group], progress=on_embedded)
+    bounds = np.cumsum([0, *(len(group) for group in texts)])
+    return {c.chunk_id: vectors[a:b] for c, a, b in zip(chunks, bounds[:-1], bounds[1:], strict=True)}
 
 
 def _open(settings: Settings, embedder: Embedder, rebuild: bool, dry_run: bool) -> Store | None:

@@ -5,6 +5,11 @@ of this program wrote it. Opening it with another model, or one written by anoth
 layout version, stops with a message that says what to run, instead of returning
 nonsense neighbours. Chroma never embeds anything itself: its default embedding
 function downloads a model, so every call passes vectors.
+
+Beside the chunks, a second collection holds each chunk's sentence vectors, which the
+retrieval ranks candidates by: encoded at index time, no question waits for them. Its
+rows name their chunk; the indexer keeps them in step with the chunks, and a reader that
+finds a chunk's rows missing or incomplete encodes its sentences itself.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 PAGE_SIZE = 1000
+
+
+def sentence_collection_name(collection: str) -> str:
+    return f"{collection}-sentences"
 
 
 class StoreError(RuntimeError):
@@ -122,12 +131,13 @@ import chromadb
 from chromadb.config import Settings
 client = chromadb.PersistentClient(path=sys.argv[1], settings=Settings(anonymized_telemetry=False))
 names = {getattr(c, "name", c) for c in client.list_collections()}
-if sys.argv[2] in names:
-    collection = client.get_collection(sys.argv[2], embedding_function=None)
-    count = collection.count()
-    if count:
-        first = collection.get(limit=1, include=["embeddings"])
-        collection.query(query_embeddings=first["embeddings"], n_results=min(5, count))
+for name in sys.argv[2:]:
+    if name in names:
+        collection = client.get_collection(name, embedding_function=None)
+        count = collection.count()
+        if count:
+            first = collection.get(limit=1, include=["embeddings"])
+            collection.query(query_embeddings=first["embeddings"], n_results=min(5, count))
 """
 
 
@@ -148,7 +158,10 @@ def check_health(path: Path, collection: str) -> None:
             raise _damaged(path, problem)
     try:
         probe = subprocess.run(
-            [sys.executable, "-c", _PROBE, str(path), collection], capture_output=True, text=True, timeout=300
+            [sys.executable, "-c", _PROBE, str(path), collection, sentence_collection_name(collection)],
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
     except subprocess.TimeoutExpired as exc:
         raise StoreError(
@@ -230,12 +243,13 @@ def _client(settings: Settings, create: bool):
 
 
 class Store:
-    """One collection of chunks with their vectors and metadata."""
+    """One collection of chunks with their vectors and metadata, and one of their sentences' vectors."""
 
-    def __init__(self, settings: Settings, client, collection) -> None:
+    def __init__(self, settings: Settings, client, collection, sentences=None) -> None:
         self.settings = settings
         self._client = client
         self.collection = collection
+        self.sentences = sentences
         self._folder = None if settings.chroma_url else settings.store_dir
 
     @property
@@ -310,6 +324,51 @@ class Store:
         for begin in range(0, len(ids), PAGE_SIZE):
             with _writing(self.location, self._folder):
                 self.collection.delete(ids=ids[begin : begin + PAGE_SIZE])
+
+    def sentence_counts(self) -> Counter[str]:
+        """How many sentence vectors the store holds for each chunk."""
+        counts: Counter[str] = Counter()
+        offset = 0
+        while self.sentences is not None:
+            page = self.sentences.get(include=["metadatas"], limit=PAGE_SIZE, offset=offset)
+            if not page["ids"]:
+                break
+            counts.update(str((meta or {}).get("chunk_id", "")) for meta in page["metadatas"])
+            offset += len(page["ids"])
+        return counts
+
+    def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored sentence vectors of these chunks, in sentence order, for those that have any."""
+        if self.sentences is None or not chunk_ids:
+            return {}
+        got = self.sentences.get(where={"chunk_id": {"$in": list(chunk_ids)}}, include=["embeddings", "metadatas"])
+        rows: dict[str, list[tuple[int, Any]]] = {}
+        for meta, vector in zip(got["metadatas"], got["embeddings"], strict=True):
+            rows.setdefault(str(meta["chunk_id"]), []).append((int(meta["sentence"]), vector))
+        return {
+            cid: np.asarray([vector for _, vector in sorted(found, key=lambda row: row[0])], dtype=np.float32)
+            for cid, found in rows.items()
+        }
+
+    def replace_sentences(self, vectors: dict[str, np.ndarray]) -> None:
+        """Each chunk's sentence vectors in place of what the store held for it."""
+        if not vectors:
+            return
+        self.delete_sentences(vectors)
+        ids, embeddings, metadatas = [], [], []
+        for chunk_id, rows in vectors.items():
+            for i, vector in enumerate(rows):
+                ids.append(f"{chunk_id}:{i}")
+                embeddings.append(vector)
+                metadatas.append({"chunk_id": chunk_id, "sentence": i})
+        with _writing(self.location, self._folder):
+            self.sentences.upsert(ids=ids, embeddings=np.asarray(embeddings), metadatas=metadatas)
+
+    def delete_sentences(self, chunk_ids: Iterable[str]) -> None:
+        ids = sorted(chunk_ids)
+        for begin in range(0, len(ids), PAGE_SIZE):
+            with _writing(self.location, self._folder):
+                self.sentences.delete(where={"chunk_id": {"$in": ids[begin : begin + PAGE_SIZE]}})
 
     def query(self, embedding: np.ndarray, k: int, where: dict | None = None) -> list[tuple[StoredChunk, float]]:
         """Nearest chunks with their cosine similarity."""
@@ -397,10 +456,17 @@ def open_store(
             configuration={"hnsw": {"space": "cosine"}},
             metadata=_collection_metadata(model_id, dimension),
         )
-        return Store(settings, client, collection)
-    collection = client.get_collection(settings.collection, embedding_function=None)
-    check_collection(collection.metadata or {}, settings, model_id, dimension)
-    return Store(settings, client, collection)
+    else:
+        collection = client.get_collection(settings.collection, embedding_function=None)
+        check_collection(collection.metadata or {}, settings, model_id, dimension)
+    sentences_name = sentence_collection_name(settings.collection)
+    if create:
+        sentences = client.get_or_create_collection(
+            sentences_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+        )
+    else:
+        sentences = client.get_collection(sentences_name, embedding_function=None) if sentences_name in names else None
+    return Store(settings, client, collection, sentences)
 
 
 def check_collection(meta: dict[str, Any], settings: Settings, model_id: str | None, dimension: int | None) -> None:
@@ -436,10 +502,11 @@ def reset_store(settings: Settings, model_id: str, dimension: int) -> Store:
             log.warning("removing the damaged store before rebuilding: %s", exc)
             _remove_chroma_files(settings.store_dir)
     client = _client(settings, create=True)
-    try:
-        client.delete_collection(settings.collection)
-    except Exception as exc:  # absent or unreadable: either way there is nothing to keep
-        log.info("no collection to drop before rebuilding: %s", exc)
+    for name in (settings.collection, sentence_collection_name(settings.collection)):
+        try:
+            client.delete_collection(name)
+        except Exception as exc:  # absent or unreadable: either way there is nothing to keep
+            log.info("no collection %s to drop before rebuilding: %s", name, exc)
     return open_store(settings, model_id, dimension, create=True)
 
 

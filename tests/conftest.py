@@ -137,8 +137,18 @@ def run_rag(args: list[str], env: dict[str, str], cwd: Path | None = None, timeo
 
 
 def store_snapshot(settings: Settings) -> dict[str, dict]:
-    """Every chunk id in the store with its text and metadata: two equal snapshots are equal stores."""
+    """Every chunk id in the store with its text, metadata and number of sentence vectors.
+
+    Two equal snapshots are equal stores. Sentence vectors of a chunk the store lacks
+    fail the snapshot: no run may leave them behind.
+    """
     from rag.store import open_store
 
     store = open_store(settings)
-    return {c.chunk_id: {"text": c.text, **c.metadata} for c in store.iter_chunks()}
+    sentences = store.sentence_counts()
+    chunks = {
+        c.chunk_id: {"text": c.text, **c.metadata, "sentences": sentences[c.chunk_id]} for c in store.iter_chunks()
+    }
+    orphans = set(sentences) - set(chunks)
+    assert not orphans, f"sentence vectors of chunks not in the store: {sorted(orphans)[:3]}"
+    return chunks

@@ -3,10 +3,15 @@
 import dataclasses
 import json
 
+import chromadb
+import numpy as np
 import pytest
+from chromadb.config import Settings as ChromaSettings
 
+from rag.chunking import sentence_embed_texts
 from rag.indexer import ContentDirError, sync
-from rag.store import StoreError, open_store
+from rag.retrieval import Retriever
+from rag.store import StoreError, open_store, sentence_collection_name
 from tests.conftest import copy_articles, rag_env, run_rag, store_snapshot
 
 pytestmark = pytest.mark.slow
@@ -20,6 +25,7 @@ def test_add_change_delete_then_nothing(tmp_path, settings_for, embedder):
     assert (len(first.added), first.updated, first.deleted, first.unchanged) == (3, [], [], [])
     assert first.chunks_embedded == first.chunks == open_store(settings).count()
     assert first.documents == 3
+    assert first.sentences_embedded == sum(v["sentences"] for v in store_snapshot(settings).values())
 
     before = store_snapshot(settings)
     mednum = content / "en" / "mednum.md"
@@ -37,6 +43,8 @@ def test_add_change_delete_then_nothing(tmp_path, settings_for, embedder):
     changed_mednum = [k for k, v in after.items() if v["doc_id"] == "en/mednum" and k not in before]
     assert len(changed_mednum) == 1
     assert second.chunks_embedded == len(new_fr_commons) + len(changed_mednum)
+    assert second.sentences_embedded == sum(after[k]["sentences"] for k in new_fr_commons + changed_mednum)
+    assert all(v["sentences"] > 0 for v in after.values())
     assert not any(v["doc_id"] == "en/digital-commons" for v in after.values())
     assert all(
         v["content_hash"] != before_hash(before, "en/mednum") for k, v in after.items() if v["doc_id"] == "en/mednum"
@@ -46,7 +54,7 @@ def test_add_change_delete_then_nothing(tmp_path, settings_for, embedder):
     }
 
     third = sync(settings, embedder=embedder)
-    assert third.chunks_embedded == 0
+    assert third.chunks_embedded == third.sentences_embedded == 0
     assert (third.added, third.updated, third.deleted) == ([], [], [])
     assert store_snapshot(settings) == after
 
@@ -68,6 +76,39 @@ def test_incremental_store_equals_a_clean_build(tmp_path, settings_for, embedder
     query = embedder.embed_query("What is MedNum?")
     top = [c.chunk_id for c, _ in open_store(settings).query(query, 5)]
     assert top == [c.chunk_id for c, _ in open_store(clean).query(query, 5)]
+
+
+def test_sentence_vectors_are_stored_as_the_retrieval_would_encode_them(small_content, settings_for, embedder):
+    settings = settings_for(small_content)
+    sync(settings, embedder=embedder)
+    store = open_store(settings)
+    chunks = list(store.iter_chunks())[:4]
+    stored = store.sentence_vectors([c.chunk_id for c in chunks])
+    for chunk in chunks:
+        texts = sentence_embed_texts(chunk.metadata["title"], chunk.metadata["section"], chunk.text)
+        assert np.allclose(stored[chunk.chunk_id], embedder.embed_documents(texts), atol=1e-5)
+
+
+def test_a_store_indexed_without_sentence_vectors_answers_and_gets_them_on_the_next_run(
+    small_content, settings_for, embedder
+):
+    settings = settings_for(small_content)
+    sync(settings, embedder=embedder)
+    complete = store_snapshot(settings)
+    question = "Combien de personnes travaillent à La MedNum ?"
+    ranked = [p.chunk_id for p in Retriever(open_store(settings), embedder).search(question, 5, lang="fr")]
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    client = chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
+    client.delete_collection(sentence_collection_name(settings.collection))
+    older = open_store(settings)
+    assert older.sentences is None
+    assert [p.chunk_id for p in Retriever(older, embedder).search(question, 5, lang="fr")] == ranked
+
+    report = sync(settings, embedder=embedder)
+    assert report.chunks_embedded == 0
+    assert report.sentences_embedded == sum(v["sentences"] for v in complete.values())
+    assert store_snapshot(settings) == complete
 
 
 def test_dry_run_writes_nothing(small_content, settings_for, embedder):

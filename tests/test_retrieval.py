@@ -61,11 +61,17 @@ class CountingEmbedder:
 
 
 class RevisedStore:
-    def __init__(self) -> None:
+    """A store revision and the sentence vectors the indexer left, if any."""
+
+    def __init__(self, stored: dict[str, np.ndarray] | None = None) -> None:
         self.revision_id = "1"
+        self.stored = stored or {}
 
     def revision(self) -> str:
         return self.revision_id
+
+    def sentence_vectors(self, chunk_ids):
+        return {cid: self.stored[cid] for cid in chunk_ids if cid in self.stored}
 
 
 def passage(chunk_id: str, text: str) -> Passage:
@@ -88,3 +94,15 @@ def test_sentence_vectors_are_encoded_once_per_store_revision():
     store.revision_id = "2"
     retriever.sentence_vectors([long])
     assert len(embedder.encoded) == 5
+
+
+def test_stored_sentence_vectors_are_used_and_incomplete_ones_encoded_again():
+    long = passage("a", "A first sentence that is long enough. Short one. A second sentence, long enough too.")
+    cut = passage("b", "One sentence that is long enough here. And another one, long enough too.")
+    store = RevisedStore({"a": np.ones((2, 512)), "b": np.ones((1, 512))})
+    embedder = CountingEmbedder()
+
+    vectors = Retriever(store, embedder).sentence_vectors([long, cut])
+    assert np.array_equal(vectors["a"], np.ones((2, 512)))
+    assert len(vectors["b"]) == 2
+    assert len(embedder.encoded) == 2 and all("long enough" in text for text in embedder.encoded)
