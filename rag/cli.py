@@ -189,6 +189,8 @@ def info(as_json: bool, **overrides: Any) -> None:
         "chunks": stats.chunks,
         "total_documents": sum(stats.documents.values()),
         "total_chunks": sum(stats.chunks.values()),
+        "sentence_vectors": stats.sentence_vectors,
+        "chunks_without_sentence_vectors": stats.chunks_without_sentences,
     }
     if as_json:
         click.echo(json.dumps(payload, ensure_ascii=False))
@@ -199,6 +201,12 @@ def info(as_json: bool, **overrides: Any) -> None:
     for lang in stats.documents:
         click.echo(f"{lang:10}{stats.documents[lang]:>10}{stats.chunks.get(lang, 0):>10}")
     click.echo(f"{'total':10}{payload['total_documents']:>10}{payload['total_chunks']:>10}")
+    click.echo(f"Sentence vectors: {stats.sentence_vectors}")
+    if stats.chunks_without_sentences:
+        click.echo(
+            f"{stats.chunks_without_sentences} chunks have no sentence vectors yet: questions that retrieve them"
+            " encode their sentences first. Run `rag index` to add them."
+        )
 
 
 def llm_options(func: Callable) -> Callable:

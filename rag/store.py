@@ -122,6 +122,8 @@ class StoreStats:
     embedding_dimension: int
     documents: dict[str, int]
     chunks: dict[str, int]
+    sentence_vectors: int
+    chunks_without_sentences: int
 
 
 _healthy: set[str] = set()
@@ -395,10 +397,13 @@ class Store:
     def stats(self) -> StoreStats:
         docs: dict[str, set[str]] = {}
         chunks: Counter[str] = Counter()
+        sentences = self.sentence_counts()
+        without_sentences = 0
         for stored in self.iter_chunks(include_text=False):
             lang = str(stored.metadata.get("lang", "?"))
             docs.setdefault(lang, set()).add(str(stored.metadata.get("doc_id")))
             chunks[lang] += 1
+            without_sentences += stored.chunk_id not in sentences
         meta = self.collection.metadata or {}
         return StoreStats(
             location=self.location,
@@ -406,6 +411,8 @@ class Store:
             embedding_dimension=int(meta.get("embedding_dimension", 0)),
             documents={lang: len(ids) for lang, ids in sorted(docs.items())},
             chunks=dict(sorted(chunks.items())),
+            sentence_vectors=sum(sentences.values()),
+            chunks_without_sentences=without_sentences,
         )
 
 

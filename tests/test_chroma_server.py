@@ -53,9 +53,10 @@ def test_index_info_and_search_match_the_embedded_store(small_content, settings_
     assert json.loads(result.stdout)["added"] == 3
     info = json.loads(run_rag(["info", "--json"], rag_env(served, RAG_CHROMA_URL=chroma_url)).stdout)
     assert info["mode"] == "server" and info["total_documents"] == 3
+    assert info["sentence_vectors"] > info["total_chunks"] and info["chunks_without_sentence_vectors"] == 0
     assert store_snapshot(served) == store_snapshot(embedded)
     again = run_rag(["index", "--json"], rag_env(served, RAG_CHROMA_URL=chroma_url))
-    assert json.loads(again.stdout)["chunks_embedded"] == 0
+    assert json.loads(again.stdout)["chunks_embedded"] == json.loads(again.stdout)["sentences_embedded"] == 0
 
     from rag.embeddings import load_embedder
     from rag.retrieval import Retriever

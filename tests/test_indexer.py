@@ -104,6 +104,8 @@ def test_a_store_indexed_without_sentence_vectors_answers_and_gets_them_on_the_n
     older = open_store(settings)
     assert older.sentences is None
     assert [p.chunk_id for p in Retriever(older, embedder).search(question, 5, lang="fr")] == ranked
+    info = run_rag(["info"], rag_env(settings))
+    assert f"{len(complete)} chunks have no sentence vectors yet" in info.stdout and "rag index" in info.stdout
 
     report = sync(settings, embedder=embedder)
     assert report.chunks_embedded == 0
