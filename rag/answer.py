@@ -15,7 +15,8 @@ An answer that states a figure found in no passage (nor in the conversation) has
 it, and one that shares no meaningful word with the question (nor the user's earlier
 turns, nor a passage sentence about the question) answers something else: both are
 withdrawn for the abstention message. So is an answer that gives no quantity to a
-question that asks for one ("how many", "combien", "what budget").
+question that asks for one ("how many", "combien", "what budget"), and one that only says
+a "which / who / what" question again ("the expert works for a large mutual").
 
 The CLI, the web UI and the evaluation all call `Pipeline.stream` / `Pipeline.answer`.
 """
@@ -466,6 +467,9 @@ class Pipeline:
         if not on_topic(text, asked, passages, lang):
             yield from abstain(prompt_tokens, "the answer shares no word with the question; the sources do not say")
             return
+        if restates_the_question(text, f"{question} {standalone}", asked, lang):
+            yield from abstain(prompt_tokens, "the answer only says the question again; the sources do not say")
+            return
         citations = tuple(_citation(n, passages[n - 1]) for n in cited)
         yield finish(text, False, citations, prompt_tokens)
 
@@ -551,6 +555,43 @@ def on_topic(answer: str, asked: str, passages: Sequence[Passage], lang: str) ->
         for passage in passages
         for words in (content_words(s, lang) for s in passage_sentences(passage.text))
     )
+
+
+# Words that qualify without naming anything ("une grande mutuelle"), and the question
+# words themselves: an answer that adds only these to the question has said nothing.
+_VAGUE_WORDS = {
+    "fr": "grand grande gros grosse important importante principal principale petit petite certain certaine"
+    " divers diverse plusieurs nombreux nombreuse différent différente autre tel telle",
+    "en": "big large great major main important small little certain various several many numerous different"
+    " other some such",
+}
+_QUESTION_WORDS = {
+    "fr": "qui quel quelle quels quelles quoi comment combien où pourquoi quand lequel laquelle lesquels lesquelles",
+    "en": "who whom whose what which when where why how",
+}
+# "que" asks "what" only at the start: "est-ce que" opens a yes/no question.
+_FRENCH_WHAT = r"\bqu['’]est-ce\b|^\W*que\b"
+_ASKS_WHICH = {
+    "fr": re.compile(rf"\b({'|'.join(_QUESTION_WORDS['fr'].split())})\b|{_FRENCH_WHAT}", re.IGNORECASE),
+    "en": re.compile(rf"\b({'|'.join(_QUESTION_WORDS['en'].split())})\b", re.IGNORECASE),
+}
+_YES_OR_NO = re.compile(r"^\W*(oui|non|yes|no)\b", re.IGNORECASE)
+
+
+def restates_the_question(answer: str, question: str, asked: str, lang: str) -> bool:
+    """Whether the answer to a "which / who / what" question only says the question again.
+
+    "La mutuelle pour laquelle travaille notre expert est une grande mutuelle" answers
+    "Pour quelle mutuelle travaille l'expert ?" without naming one: the model found the
+    expert but no name. Any other word, number or name the answer adds counts as saying
+    something. ``question`` decides whether it is such a question (a yes/no one is
+    answered by "oui"); ``asked`` is everything the reader wrote.
+    """
+    asks_which = _ASKS_WHICH.get(lang)
+    if asks_which is None or not asks_which.search(question) or _YES_OR_NO.match(answer):
+        return False
+    said = content_words(f"{asked} {_QUESTION_WORDS[lang]} {_VAGUE_WORDS[lang]}", lang)
+    return not content_words(_MARKER.sub(" ", answer), lang) - said
 
 
 def _cited_numbers(text: str) -> list[int]:

@@ -15,6 +15,7 @@ from rag.answer import (
     Token,
     clean_question,
     first_repeated_sentence,
+    restates_the_question,
 )
 from rag.config import Settings
 from rag.figures import invented_currencies, invented_figures, states_a_quantity
@@ -434,6 +435,36 @@ def test_an_answer_that_shares_a_word_with_the_question_or_an_earlier_turn_stand
     llm = ScriptedLLM(["Lobna Karoui advises companies, says passage 2 [2]."], condensed="what's her job?")
     _, answer = run(pipeline(llm), "what's her job?", history)
     assert not answer.abstained and answer.text.startswith("Lobna Karoui advises")
+
+
+@pytest.mark.parametrize(
+    ("question", "reply", "restated"),
+    [
+        # dev-022: the article never names the expert's mutual.
+        ("Pour quelle mutuelle travaille l'expert ?", "Pour laquelle ? Une grande mutuelle.", True),
+        ("Which mutual does the expert work for?", "The expert works for a large mutual.", True),
+        ("Quel est le statut de La MedNum ?", "La MedNum est une coopérative.", False),
+        ("Quand OpenAI a-t-il changé de statut ?", "OpenAI a changé de statut en 2019.", False),
+        ("Who runs La MedNum?", "Guilhem Pradalié runs La MedNum.", False),
+        ("Est-ce que La MedNum est une coopérative ?", "Oui, La MedNum est une coopérative.", False),
+        ("Est-ce payant ou gratuit ?", "C'est gratuit.", False),
+        ("La mutuelle qui emploie l'expert est-elle grande ?", "Oui, une grande mutuelle.", False),
+    ],
+)
+def test_an_answer_that_only_says_the_question_again_is_found(question, reply, restated):
+    lang = "en" if question.startswith(("Which", "Who")) else "fr"
+    assert restates_the_question(reply, question, question, lang) is restated
+
+
+def test_an_answer_that_only_says_the_question_again_is_withdrawn():
+    llm = ScriptedLLM(["La mutuelle pour laquelle travaille notre expert est une grande mutuelle [1]."])
+    events, answer = run(pipeline(llm), "Pour quelle mutuelle travaille l'expert interrogé ?")
+    assert answer.abstained and answer.citations == ()
+    assert any(isinstance(e, Restart) for e in events) and replay(events) == answer.text
+
+    llm = ScriptedLLM(["L'expert travaille pour la Macif, une grande mutuelle [1]."])
+    _, answer = run(pipeline(llm), "Pour quelle mutuelle travaille l'expert interrogé ?")
+    assert not answer.abstained
 
 
 @pytest.mark.parametrize(
