@@ -16,7 +16,8 @@ it, and one that shares no meaningful word with the question (nor the user's ear
 turns, nor a passage sentence about the question) answers something else: both are
 withdrawn for the abstention message. So is an answer that gives no quantity to a
 question that asks for one ("how many", "combien", "what budget"), and one that only says
-a "which / who / what" question again ("the expert works for a large mutual").
+a "which / who / what" question again ("the expert works for a large mutual"), or that
+only asks a question (an interviewer's, copied from a passage).
 
 The CLI, the web UI and the evaluation all call `Pipeline.stream` / `Pipeline.answer`.
 """
@@ -445,6 +446,9 @@ class Pipeline:
                 prompt_tokens, text and "the model gave no answer from the passages; the sources do not say"
             )
             return
+        if asks_instead(text):
+            yield from abstain(prompt_tokens, "the answer only asks a question; the sources do not say")
+            return
         sources = [question, standalone, *(t["content"] for t in turns), *(f"{p.title} {p.text}" for p in passages)]
         if invented := invented_figures(text, sources):
             yield from abstain(
@@ -592,6 +596,16 @@ def restates_the_question(answer: str, question: str, asked: str, lang: str) -> 
         return False
     said = content_words(f"{asked} {_QUESTION_WORDS[lang]} {_VAGUE_WORDS[lang]}", lang)
     return not content_words(_MARKER.sub(" ", answer), lang) - said
+
+
+def asks_instead(answer: str) -> bool:
+    """Whether every sentence of the answer is a question.
+
+    The small model sometimes copies an interviewer's question from a passage ("Pouvez-vous
+    nous présenter votre parcours professionnel ?") as its whole answer: that answers nothing.
+    """
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", _MARKER.sub("", answer).strip()) if s]
+    return bool(sentences) and all(s.endswith("?") for s in sentences)
 
 
 def _cited_numbers(text: str) -> list[int]:

@@ -13,6 +13,7 @@ from rag.answer import (
     SentenceCiter,
     TitleEchoFilter,
     Token,
+    asks_instead,
     clean_question,
     first_repeated_sentence,
     restates_the_question,
@@ -435,6 +436,26 @@ def test_an_answer_that_shares_a_word_with_the_question_or_an_earlier_turn_stand
     llm = ScriptedLLM(["Lobna Karoui advises companies, says passage 2 [2]."], condensed="what's her job?")
     _, answer = run(pipeline(llm), "what's her job?", history)
     assert not answer.abstained and answer.text.startswith("Lobna Karoui advises")
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("Pouvez-vous nous présenter votre parcours professionnel [4]?", True),
+        ("Pouvez-vous nous présenter votre parcours [4]?\nEt celui de votre équipe ?", True),
+        ("Les pressions économiques pèsent sur elles [1]. Ne peuvent-elles pas supplanter leur mission [1]?", False),
+        ("It is free [1].", False),
+    ],
+)
+def test_an_answer_made_only_of_questions_is_found(text, asks):
+    assert asks_instead(text) is asks
+
+
+def test_an_answer_that_only_asks_a_question_is_withdrawn():
+    llm = ScriptedLLM(["Pouvez-vous nous présenter votre parcours professionnel ?"])
+    events, answer = run(pipeline(llm), "Pour quelle mutuelle travaille l'expert en data science ?")
+    assert answer.abstained and answer.citations == ()
+    assert any(isinstance(e, Restart) for e in events) and replay(events) == answer.text
 
 
 @pytest.mark.parametrize(
