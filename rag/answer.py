@@ -604,7 +604,7 @@ def asks_instead(answer: str) -> bool:
     The small model sometimes copies an interviewer's question from a passage ("Pouvez-vous
     nous présenter votre parcours professionnel ?") as its whole answer: that answers nothing.
     """
-    sentences = [s for s in re.split(r"(?<=[.!?])\s+", _MARKER.sub("", answer).strip()) if s]
+    sentences = passage_sentences(_MARKER.sub("", answer))
     return bool(sentences) and all(s.endswith("?") for s in sentences)
 
 

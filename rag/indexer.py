@@ -159,10 +159,11 @@ def _run(settings, embedder, rebuild, dry_run, on_plan, on_embedded) -> IndexRep
     report.deleted = sorted(doc_id for doc_id in states if doc_id not in present)
     report.chunks_embedded = sum(len(p.new) for p in plans)
     sentence_counts = store.sentence_counts() if store is not None and not (rebuild and dry_run) else Counter()
-    lacking = [c for c in projected if sentence_counts[c.chunk_id] != len(c.sentence_embed_texts)]
-    kept_ids = {c.chunk_id for c in projected}.union(*(states[d].chunk_ids for d in kept_failed))
+    sentences = {c.chunk_id: c.sentence_embed_texts for c in projected}
+    lacking = [cid for cid, texts in sentences.items() if sentence_counts[cid] != len(texts)]
+    kept_ids = set(sentences).union(*(states[d].chunk_ids for d in kept_failed))
     orphans = set(sentence_counts) - kept_ids
-    report.sentences_embedded = sum(len(c.sentence_embed_texts) for c in lacking)
+    report.sentences_embedded = sum(len(sentences[cid]) for cid in lacking)
     if on_plan is not None:
         on_plan(report.chunks_embedded + report.sentences_embedded)
 
@@ -177,7 +178,7 @@ def _run(settings, embedder, rebuild, dry_run, on_plan, on_embedded) -> IndexRep
             store.delete(states[doc_id].chunk_ids)
         for begin in range(0, len(lacking), SENTENCE_BATCH_CHUNKS):
             batch = lacking[begin : begin + SENTENCE_BATCH_CHUNKS]
-            store.replace_sentences(_sentence_vectors(batch, embedder, on_embedded))
+            store.replace_sentences(_sentence_vectors({cid: sentences[cid] for cid in batch}, embedder, on_embedded))
         store.delete_sentences(orphans)
         store.touch()
 
@@ -190,12 +191,12 @@ def _run(settings, embedder, rebuild, dry_run, on_plan, on_embedded) -> IndexRep
 
 
 def _sentence_vectors(
-    chunks: list[Chunk], embedder: Embedder, on_embedded: Callable[[int], None] | None
+    texts: dict[str, list[str]], embedder: Embedder, on_embedded: Callable[[int], None] | None
 ) -> dict[str, np.ndarray]:
-    texts = [c.sentence_embed_texts for c in chunks]
-    vectors = embedder.embed_documents([t for group in texts for t in group], progress=on_embedded)
-    bounds = np.cumsum([0, *(len(group) for group in texts)])
-    return {c.chunk_id: vectors[a:b] for c, a, b in zip(chunks, bounds[:-1], bounds[1:], strict=True)}
+    """Each chunk's sentence vectors, from its sentences' texts, encoded in one call."""
+    vectors = embedder.embed_documents([t for group in texts.values() for t in group], progress=on_embedded)
+    bounds = np.cumsum([0, *(len(group) for group in texts.values())])
+    return {cid: vectors[a:b] for cid, a, b in zip(texts, bounds[:-1], bounds[1:], strict=True)}
 
 
 def _open(settings: Settings, embedder: Embedder, rebuild: bool, dry_run: bool) -> Store | None:
