@@ -12,7 +12,7 @@ from rag.chunking import chunk_document
 from rag.config import Settings
 from rag.documents import Document
 from rag.store import open_store
-from tests.conftest import rag_env, run_rag, store_snapshot
+from tests.conftest import copy_articles, rag_env, run_rag, store_snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +28,14 @@ def assert_damaged_then_rebuilt(settings, clean_snapshot):
     assert store_snapshot(settings) == clean_snapshot(settings.content_dir)
 
 
-def test_a_cut_database_is_named_and_rebuilt(small_content, settings_for, built_copy, clean_snapshot):
-    settings = built_copy(settings_for(small_content))
+@pytest.fixture
+def one_article(tmp_path):
+    """Content for the tests whose subject is the damaged store, not what it holds: rebuilt in a few seconds."""
+    return copy_articles(tmp_path / "content", ("en/digital-commons.md",))
+
+
+def test_a_cut_database_is_named_and_rebuilt(one_article, settings_for, built_copy, clean_snapshot):
+    settings = built_copy(settings_for(one_article))
     database = settings.store_dir / "chroma.sqlite3"
     with database.open("r+b") as handle:
         handle.truncate(database.stat().st_size // 3)
@@ -59,9 +65,9 @@ def big_store_files(tmp_path_factory, embedder):
 
 @pytest.mark.parametrize(("name", "share"), [("data_level0.bin", 0.5), ("length.bin", 0.1), ("header.bin", 0.5)])
 def test_a_cut_vector_file_is_named_and_rebuilt(
-    name, share, big_store_files, small_content, settings_for, clean_snapshot
+    name, share, big_store_files, one_article, settings_for, clean_snapshot
 ):
-    settings = settings_for(small_content)
+    settings = settings_for(one_article)
     shutil.copytree(big_store_files, settings.store_dir)
     assert run_rag(["info"], rag_env(settings)).returncode == 0
     (segment_file,) = settings.store_dir.glob(f"*/{name}")
