@@ -46,6 +46,7 @@ from rag.prompts import (
     condense_messages,
     fit_passages,
     load_prompts,
+    preamble_messages,
     strip_instructions,
 )
 from rag.retrieval import Passage, RetrievalOptions, Retriever, conversation_query
@@ -367,7 +368,10 @@ class Pipeline:
 
         mark = time.perf_counter()
         check = answer_messages(prompts, passages, standalone, prompts.grounding)
-        grounding = self.llm.yes_probability(check, prompts.yes, prompts.no) if passages else 0.0
+        # A question asked afresh is checked the same whatever was asked before it; a follow-up
+        # instead reuses what llama.cpp kept of the passages its previous turn read.
+        preamble = None if turns else preamble_messages(prompts)
+        grounding = self.llm.yes_probability(check, prompts.yes, prompts.no, preamble) if passages else 0.0
         timings["grounding_s"] = time.perf_counter() - mark
 
         def finish(text: str, abstained: bool, citations: tuple[Citation, ...], prompt_tokens: int) -> Done:

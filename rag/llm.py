@@ -54,8 +54,15 @@ class LLM(ABC):
         return "".join(self.stream_chat(messages, max_tokens, temperature, seed))
 
     @abstractmethod
-    def yes_probability(self, messages: list[Message], yes: tuple[str, ...], no: tuple[str, ...]) -> float:
-        """P(yes) / (P(yes) + P(no)) for the reply's first token: a yes/no answer with its confidence."""
+    def yes_probability(
+        self, messages: list[Message], yes: tuple[str, ...], no: tuple[str, ...], preamble: list[Message] | None = None
+    ) -> float:
+        """P(yes) / (P(yes) + P(no)) for the reply's first token: a yes/no answer with its confidence.
+
+        With ``preamble``, the messages the prompt opens with, a model in this process reads the
+        prompt from a saved state of that opening, so the probability depends on the prompt alone,
+        not on what was read before it.
+        """
 
     def forget_prompts(self) -> None:
         """Make the next prompt be read whole, so a benchmark compares cold reads.
@@ -112,6 +119,7 @@ class PromptStates:
         self.max_bytes = max_bytes
         self.min_tokens = min_tokens
         self._states: list[PromptState] = []
+        self._preambles: dict[tuple[int, ...], PromptState] = {}
         model = llama._model
         self._formatter = llama_chat_format.Jinja2ChatFormatter(
             template=llama.metadata["tokenizer.chat_template"],
@@ -135,35 +143,65 @@ class PromptStates:
         if best is not None and common_prefix(best.tokens, tokens) >= in_context + self.min_tokens:
             self._restore(best)
 
+    def prepare_from_preamble(self, messages: list[Message], preamble: list[Message]) -> None:
+        """Start from the saved state of the prompt's opening (``preamble``), whatever the context holds.
+
+        llama.cpp's arithmetic depends on how a prompt is split into batches, and a prompt read
+        after another one that shares its first tokens splits differently: the grounding check of
+        dev-009 gave P(yes) 0.581 read alone and 0.589 after another question: near the
+        threshold, that decides between answering and abstaining. Read from one saved state of its opening, a prompt gets the same
+        logits whatever came before it. It reads what it read before, the opening aside, except
+        a prompt asked again straight after itself, which is read again.
+        """
+        tokens = self.prompt_tokens(messages)
+        opening = tokens[: common_prefix(self.prompt_tokens(preamble), tokens)]
+        current = list(self._llama._input_ids)
+        if len(current) - common_prefix(current, opening) >= self.min_tokens:
+            self._keep(current)
+        saved = self._preambles.get(tuple(opening))
+        if saved is None or not self._load(saved):
+            self._llama.reset()
+            if opening:
+                self._llama.eval(opening)
+                self._preambles[tuple(opening)] = PromptState(opening, self._save())
+
     def clear(self) -> None:
         self._states.clear()
+        self._preambles.clear()
 
-    def _keep(self, tokens: list[int]) -> None:
+    def _save(self) -> bytes:
         import llama_cpp
 
         ctx = self._llama._ctx.ctx
         size = llama_cpp.llama_state_seq_get_size(ctx, 0)
         buffer = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, 0)
+        return bytes(memoryview(buffer)[:written])
+
+    def _load(self, state: PromptState) -> bool:
+        import llama_cpp
+
+        llama = self._llama
+        buffer = (ctypes.c_uint8 * len(state.kv)).from_buffer_copy(state.kv)
+        if llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, buffer, len(state.kv), 0) != len(state.kv):
+            llama.reset()
+            return False
+        llama.input_ids[: len(state.tokens)] = state.tokens
+        llama.n_tokens = len(state.tokens)
+        llama._requires_eval = True
+        return True
+
+    def _keep(self, tokens: list[int]) -> None:
         states = [s for s in self._states if common_prefix(s.tokens, tokens) < len(s.tokens)]
-        states.append(PromptState(tokens, bytes(memoryview(buffer)[:written])))
+        states.append(PromptState(tokens, self._save()))
         while len(states) > self.capacity or (len(states) > 1 and sum(len(s.kv) for s in states) > self.max_bytes):
             states.pop(0)
         self._states = states
 
     def _restore(self, state: PromptState) -> None:
-        import llama_cpp
-
-        llama = self._llama
         self._states.remove(state)
-        buffer = (ctypes.c_uint8 * len(state.kv)).from_buffer_copy(state.kv)
-        if llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, buffer, len(state.kv), 0) != len(state.kv):
-            llama.reset()
-            return
-        llama.input_ids[: len(state.tokens)] = state.tokens
-        llama.n_tokens = len(state.tokens)
-        llama._requires_eval = True
-        self._states.append(state)
+        if self._load(state):
+            self._states.append(state)
 
 
 STATE_ERRORS = (AttributeError, ImportError, KeyError, TypeError, ValueError)
@@ -198,11 +236,14 @@ class LlamaCppLLM(LLM):
             except STATE_ERRORS as exc:
                 self._without_states(exc)
 
-    def _prepare(self, messages: list[Message]) -> None:
+    def _prepare(self, messages: list[Message], preamble: list[Message] | None = None) -> None:
         if self._states is None:
             return
         try:
-            self._states.prepare(messages)
+            if preamble:
+                self._states.prepare_from_preamble(messages, preamble)
+            else:
+                self._states.prepare(messages)
         except STATE_ERRORS as exc:
             self._without_states(exc)
 
@@ -232,7 +273,9 @@ class LlamaCppLLM(LLM):
                 if text:
                     yield text
 
-    def yes_probability(self, messages: list[Message], yes: tuple[str, ...], no: tuple[str, ...]) -> float:
+    def yes_probability(
+        self, messages: list[Message], yes: tuple[str, ...], no: tuple[str, ...], preamble: list[Message] | None = None
+    ) -> float:
         import numpy as np
         from llama_cpp import LogitsProcessorList
 
@@ -244,7 +287,7 @@ class LlamaCppLLM(LLM):
             return scores
 
         with self._lock:
-            self._prepare(messages)
+            self._prepare(messages, preamble)
             self._llama.create_chat_completion(
                 messages=messages, max_tokens=1, temperature=0.0, logits_processor=LogitsProcessorList([record])
             )
@@ -303,7 +346,9 @@ class OpenAICompatibleLLM(LLM):
         except httpx.HTTPError as exc:
             raise LLMError(f"cannot reach the LLM server at {self._client.base_url}: {exc}") from exc
 
-    def yes_probability(self, messages: list[Message], yes: tuple[str, ...], no: tuple[str, ...]) -> float:
+    def yes_probability(
+        self, messages: list[Message], yes: tuple[str, ...], no: tuple[str, ...], preamble: list[Message] | None = None
+    ) -> float:
         import httpx
 
         body = {

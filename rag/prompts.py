@@ -89,6 +89,11 @@ def answer_messages(prompts: PromptSet, passages: Sequence[Passage], question: s
     return [{"role": "system", "content": prompts.system}, {"role": "user", "content": user}]
 
 
+def preamble_messages(prompts: PromptSet) -> list[Message]:
+    """What every prompt of `answer_messages` opens with, whatever the passages and question."""
+    return [{"role": "system", "content": prompts.system}, {"role": "user", "content": prompts.passages_header}]
+
+
 def condense_messages(prompts: PromptSet, history: Sequence[Message], question: str) -> list[Message]:
     lines = [f"{turn['role']}: {turn['content']}" for turn in history]
     user = prompts.condense.format(history="\n".join(lines), question=question)

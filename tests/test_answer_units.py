@@ -53,6 +53,7 @@ class ScriptedLLM:
         self.yes = yes
         self.condensed = condensed
         self.asked: list[list[dict]] = []
+        self.preambles: list[list[dict] | None] = []
 
     def count_tokens(self, text: str) -> int:
         return len(text) // 4 + 1
@@ -67,7 +68,8 @@ class ScriptedLLM:
         self.asked.append(messages)
         return self.condensed
 
-    def yes_probability(self, messages, yes, no) -> float:
+    def yes_probability(self, messages, yes, no, preamble=None) -> float:
+        self.preambles.append(preamble)
         return self.yes
 
 
@@ -529,6 +531,22 @@ def test_a_follow_up_is_rewritten_before_retrieval():
         ["What is Guilhem Pradalié's background?", "Who runs La MedNum? Guilhem Pradalié. what's his background?"]
     ]
     assert "Who runs La MedNum?" in llm.asked[0][-1]["content"]
+
+
+def test_a_fresh_question_is_checked_from_the_prompts_fixed_opening_and_a_follow_up_is_not():
+    llm = ScriptedLLM(["It is free [1].", "It opened in June [1]."])
+    p = pipeline(llm)
+    run(p, "Is it free?")
+    run(p, "and when did it open?", [{"role": "user", "content": "Is it free?"}])
+    fresh, follow_up = llm.preambles
+    prompts = p.prompts("en")
+    assert fresh == [
+        {"role": "system", "content": prompts.system},
+        {"role": "user", "content": prompts.passages_header},
+    ]
+    check = llm.asked[0]
+    assert check[0] == fresh[0] and check[1]["content"].startswith(fresh[1]["content"])
+    assert follow_up is None
 
 
 def test_history_is_bounded_and_checked():

@@ -207,6 +207,18 @@ def test_the_default_model_abstains_when_the_articles_do_not_say(qwen, question,
     assert answer.retrieved, "the passages were searched and judged, not skipped"
 
 
+def test_the_default_models_check_of_a_question_does_not_depend_on_what_was_asked_before(qwen):
+    """llama.cpp's arithmetic depends on how a prompt splits into batches: the same check read
+    whole, or after another question whose opening it reused, gave P(yes) 0.581 and 0.589 for a
+    dev question that sits near the threshold. Read from the saved state of its fixed opening,
+    a question's check is the same however the reader got there."""
+    question = "When and where is the next European Social Economy Summit after Strasbourg?"
+    qwen.llm.forget_prompts()
+    read_first = qwen.answer(question).grounding
+    qwen.answer("Quel budget est prévu pour la fondation européenne des communs numériques ?")
+    assert qwen.answer(question).grounding == read_first
+
+
 def test_the_default_models_invented_address_is_withdrawn(qwen):
     """The passages are about the centre, so the grounding check lets the question through; the
     model then makes up a street number, which no passage gives."""

@@ -81,6 +81,40 @@ def test_a_prompt_that_starts_like_an_earlier_one_reads_only_what_differs(smollm
 
 
 @pytest.mark.slow
+def test_a_check_read_from_its_opening_gives_the_same_probability_whatever_was_read_before(smollm, evaluated):
+    opening = [SYSTEM, {"role": "user", "content": "Passages:"}]
+    check = about_the_passages("Is La MedNum a cooperative?")
+    tokens = smollm._states.prompt_tokens(check)
+    opening_tokens = common_prefix(smollm._states.prompt_tokens(opening), tokens)
+    assert opening_tokens > 5
+    before = [
+        [],
+        [UNRELATED],
+        [about_the_passages("Who runs La MedNum?")],
+        [check],
+        [about_the_passages("What is it about?", article("digital-commons.md")), UNRELATED],
+    ]
+    smollm.forget_prompts()
+    probabilities, read = [], []
+    for earlier in before:
+        for messages in earlier:
+            smollm.chat(messages, 4)
+        evaluated[0] = 0
+        probabilities.append(smollm.yes_probability(check, ("yes", "Yes"), ("no", "No"), opening))
+        read.append(evaluated[0])
+    assert len(set(probabilities)) == 1, f"P(yes) varied with what came before: {probabilities}"
+    assert read[0] == len(tokens), "from an empty context: the opening, then the rest"
+    assert read[1:] == [len(tokens) - opening_tokens] * (len(before) - 1), "afterwards, all but the saved opening"
+
+    other = about_the_passages("What is it about?", article("digital-commons.md"))
+    smollm.chat(other, 4)
+    smollm.yes_probability(check, ("yes", "Yes"), ("no", "No"), opening)
+    evaluated[0] = 0
+    smollm.chat(other, 4)
+    assert evaluated[0] < 16, "the prompt the opening displaced was kept for reuse"
+
+
+@pytest.mark.slow
 def test_answers_from_a_kept_state_are_those_of_a_whole_read(smollm, without_states):
     question = about_the_passages("What does La MedNum do?")
     smollm.chat(question, 1)
