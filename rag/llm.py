@@ -149,9 +149,10 @@ class PromptStates:
         llama.cpp's arithmetic depends on how a prompt is split into batches, and a prompt read
         after another one that shares its first tokens splits differently: the grounding check of
         dev-009 gave P(yes) 0.581 read alone and 0.589 after another question: near the
-        threshold, that decides between answering and abstaining. Read from one saved state of its opening, a prompt gets the same
-        logits whatever came before it. It reads what it read before, the opening aside, except
-        a prompt asked again straight after itself, which is read again.
+        threshold, that decides between answering and abstaining. Read from one saved state of
+        its opening, a prompt gets the same logits whatever came before it. It reads what it
+        read before, the opening aside, except a prompt asked again straight after itself,
+        which is read again.
         """
         tokens = self.prompt_tokens(messages)
         opening = tokens[: common_prefix(self.prompt_tokens(preamble), tokens)]
