@@ -26,7 +26,7 @@ from rag.chunking import passage_sentences
 from rag.config import load_settings
 from rag.embeddings import load_embedder
 from rag.evaluation import load_question_set, normalize, read_results
-from rag.language import content_words
+from rag.language import content_words, detect_language
 from rag.retrieval import Passage
 from rag.store import open_store
 
@@ -130,6 +130,16 @@ def main() -> None:
     current = methods[next(name for name in methods if name.endswith("(current)"))]
     for bonus in (0.03, 0.05, 0.08):
         methods[f"current + {bonus} if already cited"] = lambda s, r, b=bonus: current(s, r) + b * already_cited(r)
+
+    def other_language(text: str, reply: Reply) -> np.ndarray:
+        """1 for a passage written in another language than ``text``: cross-lingual cosines run lower."""
+        mine = detect_language(text)
+        return np.array([float(detect_language(p.text) != mine) for p in reply.passages])
+
+    for bonus in (0.02, 0.06, 0.15):
+        methods[f"current + {bonus} if in the other language"] = lambda s, r, b=bonus: (
+            current(s, r) + b * (1 + ANSWER_SO_FAR_WEIGHT) * other_language(s, r)
+        )
 
     def cite(method: Method, reply: Reply) -> list[int]:
         def best(sentence: str) -> int | None:
