@@ -395,19 +395,24 @@ class Pipeline:
 
         def abstain(prompt_tokens: int, withdrawn: str = "") -> Iterator[Event]:
             """Replace anything shown (saying why) with the fixed "the sources do not say" message."""
-            if withdrawn:
+            if withdrawn and not held:
                 yield Restart(withdrawn)
             timings.setdefault("first_token_s", time.perf_counter() - started)
             yield Token(prompts.abstention)
             yield finish(prompts.abstention, True, (), prompt_tokens)
 
-        if not passages or grounding < self.settings.grounding_threshold:
+        # The check scores yes/no questions low even when a passage answers them (dev-005 "odc
+        # orange c'est payant ?"), so such a question is answered anyway, out of sight, and the
+        # answer shown only if it says more than the question, in words a passage gives.
+        held = bool(passages) and asks_yes_or_no(standalone, lang)
+        if not passages or (grounding < self.settings.grounding_threshold and not held):
             yield from abstain(sum(self.llm.count_tokens(m["content"]) for m in check) if passages else 0)
             return
+        held = held and grounding < self.settings.grounding_threshold
 
         text, cited, prompt_tokens = "", [], 0
         for attempt, instruction in enumerate((prompts.answer, prompts.answer_retry)):
-            if attempt:
+            if attempt and not held:
                 yield Restart(
                     "the answer cited no passage, said nothing or repeated itself;"
                     " asking again with a firmer instruction"
@@ -424,9 +429,10 @@ class Pipeline:
                 for piece in stream:
                     shown = citation_filter.feed(title_echo.feed(piece))
                     if shown:
-                        timings.setdefault("first_token_s", time.perf_counter() - started)
                         pieces.append(shown)
-                        yield Token(shown)
+                        if not held:
+                            timings.setdefault("first_token_s", time.perf_counter() - started)
+                            yield Token(shown)
                         # A small model that repeats a sentence has lost the thread: stop it there.
                         if (repeat_at := first_repeated_sentence("".join(pieces))) is not None:
                             break
@@ -434,11 +440,12 @@ class Pipeline:
                 tail = citation_filter.feed(title_echo.flush()) + citation_filter.flush()
                 if tail:
                     pieces.append(tail)
-                    yield Token(tail)
+                    if not held:
+                        yield Token(tail)
                 text = "".join(pieces).strip()
             else:
                 text = "".join(pieces)[:repeat_at].strip()
-                if attempt:
+                if attempt and not held:
                     yield Restart("the model began repeating itself; its answer stops before the repetition")
                     yield Token(text)
             cited = [n for n in dict.fromkeys(_cited_numbers(text)) if 1 <= n <= len(passages)]
@@ -478,6 +485,12 @@ class Pipeline:
         if restates_the_question(text, f"{question} {standalone}", asked, lang):
             yield from abstain(prompt_tokens, "the answer only says the question again; the sources do not say")
             return
+        if held:
+            if not adds_from_passages(text, f"{asked} {standalone}", passages, lang):
+                yield from abstain(prompt_tokens)
+                return
+            timings.setdefault("first_token_s", time.perf_counter() - started)
+            yield Token(text)
         citations = tuple(_citation(n, passages[n - 1]) for n in cited)
         yield finish(text, False, citations, prompt_tokens)
 
@@ -600,6 +613,48 @@ def restates_the_question(answer: str, question: str, asked: str, lang: str) -> 
         return False
     said = content_words(f"{asked} {_QUESTION_WORDS[lang]} {_VAGUE_WORDS[lang]}", lang)
     return not content_words(_MARKER.sub(" ", answer), lang) - said
+
+
+# A question without a question word asks yes or no, and so does one that opens with an
+# auxiliary or "est-ce que" even with a "who" further on ("is there anything for kids who …").
+_YES_NO_OPENING = {
+    "fr": re.compile(r"^\W*(est-ce qu|y a-t-il)", re.IGNORECASE),
+    "en": re.compile(
+        r"^\W*(is|are|was|were|am|do|does|did|can|could|has|have|had|will|would|should|shall|may|might|must)\b",
+        re.IGNORECASE,
+    ),
+}
+_YES_NO_WORDS = "oui non si yes no not pas ne"
+
+
+def asks_yes_or_no(question: str, lang: str) -> bool:
+    """Whether the question is answered by yes or no ("odc orange c'est payant ?")."""
+    if lang not in _ASKS_WHICH:
+        return False
+    return not _ASKS_WHICH[lang].search(question) or bool(_YES_NO_OPENING[lang].match(question))
+
+
+def adds_from_passages(answer: str, asked: str, passages: Sequence[Passage], lang: str) -> bool:
+    """Whether the answer says something the question did not, in words a passage gives.
+
+    To a yes/no question the passages do not answer, the small model replies with the
+    question turned round ("No, La MedNum does not run a podcast"); to one they answer, it
+    adds what they say ("Oui, les Orange Digital Center sont gratuits").
+    """
+    said = content_words(f"{asked} {_QUESTION_WORDS[lang]} {_VAGUE_WORDS[lang]} {_YES_NO_WORDS}", lang)
+    given = content_words(" ".join(f"{p.title} {p.text}" for p in passages), lang)
+    return any(
+        word in given and not any(_same_word(word, other) for other in said)
+        for word in content_words(_MARKER.sub(" ", answer), lang)
+    )
+
+
+def _same_word(stem: str, other: str) -> bool:
+    """The stemmer leaves some forms apart ("proposent-ils" and "propose", "centers" and "center")."""
+    if stem == other:
+        return True
+    shorter, longer = sorted((stem, other), key=len)
+    return len(shorter) >= 4 and longer.startswith(shorter)
 
 
 def asks_instead(answer: str) -> bool:

@@ -13,7 +13,9 @@ from rag.answer import (
     SentenceCiter,
     TitleEchoFilter,
     Token,
+    adds_from_passages,
     asks_instead,
+    asks_yes_or_no,
     clean_question,
     first_repeated_sentence,
     restates_the_question,
@@ -505,7 +507,7 @@ def test_content_words_are_stems_without_stopwords_accents_or_case(text, lang, w
 @pytest.mark.parametrize(
     ("question", "message"),
     [
-        ("Les faits, s'il vous plaît ?", "Les sources ne contiennent pas"),
+        ("Quels sont les faits, s'il vous plaît ?", "Les sources ne contiennent pas"),
         ("What are the facts, please?", "The sources do not contain"),
         ("When did Guilhem Pradalié join La MedNum?", "The sources do not contain"),
     ],
@@ -516,6 +518,66 @@ def test_a_low_grounding_score_abstains_in_the_question_language(question, messa
     assert answer.abstained and answer.text.startswith(message)
     assert answer.citations == () and not answer.uncited
     assert llm.asked == []
+
+
+@pytest.mark.parametrize(
+    ("question", "lang", "yes_or_no"),
+    [
+        ("odc orange c'est payant ?", "fr", True),
+        ("Est-ce que La MedNum a un bureau à Lyon ?", "fr", True),
+        ("Les Orange Digital Centers proposent-ils des cours d'anglais ?", "fr", True),
+        ("Quel objectif d'emploi SEE vise-t-il d'ici 2030 ?", "fr", False),
+        ("Qui dirige La MedNum ?", "fr", False),
+        ("is there anything at Orange Digital Center for kids who are in hospital?", "en", True),
+        ("Did La MedNum receive funding from the European Investment Bank?", "en", True),
+        ("Who runs La MedNum?", "en", False),
+        ("What is Orange's flagship programme?", "en", False),
+    ],
+)
+def test_yes_or_no_questions_are_recognised(question, lang, yes_or_no):
+    assert asks_yes_or_no(question, lang) is yes_or_no
+
+
+FREE_CENTRES = passage(1, "fr", "Gratuits et ouverts à tous, ces centres fondent l'apprentissage sur des projets.")
+WORKSHOPS = passage(2, "fr", "L'Orange Digital Center propose des ateliers de codage et des cours.")
+
+
+@pytest.mark.parametrize(
+    ("question", "reply", "adds"),
+    [
+        ("odc orange c'est payant ?", "Oui, les centres Orange sont gratuits et ouverts à tous [1].", True),
+        ("odc orange c'est payant ?", "Non, les ODC Orange ne sont pas payants [1].", False),
+        ("Est-ce que La MedNum a un bureau à Lyon ?", "La MedNum n'a pas de bureau à Lyon [1].", False),
+        ("Est-ce que La MedNum a un bureau à Lyon ?", "Oui, un grand bureau à Marseille [1].", False),
+        # yn-007: the stemmer keeps "proposent-ils" and "propose", "Centers" and "Center" apart.
+        (
+            "Les Orange Digital Centers proposent-ils des cours d'anglais ?",
+            "Non, Orange Digital Center ne propose pas de cours d'anglais [1].",
+            False,
+        ),
+    ],
+)
+def test_an_answer_adds_to_the_question_only_with_words_a_passage_gives(question, reply, adds):
+    assert adds_from_passages(reply, question, [FREE_CENTRES, WORKSHOPS], "fr") is adds
+
+
+def test_a_yes_or_no_question_the_check_doubts_is_answered_out_of_sight_and_shown_only_if_it_adds_something():
+    passages = [FREE_CENTRES, passage(2, "fr")]
+    llm = ScriptedLLM(["Non, les ODC Orange ne sont pas payants [1]."], yes=0.3)
+    events, answer = run(pipeline(llm, passages, grounding_threshold=0.6), "odc orange c'est payant ?")
+    assert answer.abstained and answer.text.startswith("Les sources ne contiennent pas")
+    assert events == [Token(answer.text)], "nothing of the withheld answer is shown, nor withdrawn"
+
+    llm = ScriptedLLM(["Oui, les centres Orange sont gratuits et ouverts à tous [2]."], yes=0.3)
+    events, answer = run(pipeline(llm, passages, grounding_threshold=0.6), "odc orange c'est payant ?")
+    assert not answer.abstained and events == [Token(answer.text)]
+    assert answer.text == "Oui, les centres Orange sont gratuits et ouverts à tous [1]."
+    assert [c.n for c in answer.citations] == [1]
+    assert answer.timings["first_token_s"] > 0
+
+    llm = ScriptedLLM([], yes=0.3)
+    _, answer = run(pipeline(llm, passages, grounding_threshold=0.6), "Qui dirige les centres Orange ?")
+    assert answer.abstained and llm.asked == [], "a question that is not yes/no abstains at once"
 
 
 def test_a_follow_up_is_rewritten_before_retrieval():

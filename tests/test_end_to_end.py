@@ -207,6 +207,23 @@ def test_the_default_model_abstains_when_the_articles_do_not_say(qwen, question,
     assert answer.retrieved, "the passages were searched and judged, not skipped"
 
 
+def test_the_default_model_answers_a_yes_or_no_question_its_check_doubts_only_from_the_passages(qwen):
+    """dev-005 and yn-002: the check scores both below the threshold. Answered out of sight,
+    the first answer adds what a passage says (the centres are free) and is shown; the
+    second only turns the question round ("No, … does not run a podcast") and abstains."""
+    events = list(qwen.stream("odc orange c'est payant ?"))
+    answer = events[-1].answer
+    assert answer.grounding < qwen.settings.grounding_threshold, "this question must be one the check doubts"
+    assert not answer.abstained and "gratuit" in answer.text.lower(), answer.text
+    assert answer.citations and not any(isinstance(e, Restart) for e in events)
+    check_citations(answer.to_json())
+
+    events = list(qwen.stream("Does the Social Good Accelerator run a podcast?"))
+    answer = events[-1].answer
+    assert answer.abstained and answer.text.startswith("The sources do not contain"), answer.text
+    assert events[:-1] == [Token(answer.text)], "the withheld answer is never shown"
+
+
 def test_the_default_models_check_of_a_question_does_not_depend_on_what_was_asked_before(qwen):
     """llama.cpp's arithmetic depends on how a prompt splits into batches: the same check read
     whole, or after another question whose opening it reused, gave P(yes) 0.581 and 0.589 for a
