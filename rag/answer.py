@@ -434,7 +434,7 @@ class Pipeline:
                             timings.setdefault("first_token_s", time.perf_counter() - started)
                             yield Token(shown)
                         # A small model that repeats a sentence has lost the thread: stop it there.
-                        if (repeat_at := first_repeated_sentence("".join(pieces))) is not None:
+                        if (repeat_at := first_repetition("".join(pieces))) is not None:
                             break
             if repeat_at is None:
                 tail = citation_filter.feed(title_echo.flush()) + citation_filter.flush()
@@ -444,7 +444,7 @@ class Pipeline:
                         yield Token(tail)
                 text = "".join(pieces).strip()
             else:
-                text = "".join(pieces)[:repeat_at].strip()
+                text = "".join(pieces)[:repeat_at].strip().rstrip(",;:").rstrip()
                 if attempt and not held:
                     yield Restart("the model began repeating itself; its answer stops before the repetition")
                     yield Token(text)
@@ -541,6 +541,30 @@ class Pipeline:
         reply = self.llm.chat(condense_messages(prompts, turns, question), CONDENSE_MAX_TOKENS)
         lines = [line.strip().strip('"«»“”').strip() for line in reply.strip().splitlines() if line.strip()]
         return lines[0] if lines and len(lines[0]) > 3 else question
+
+
+def first_repetition(text: str) -> int | None:
+    """Where the answer starts saying again what it said: a whole sentence, or a looping phrase."""
+    found = [at for at in (first_repeated_sentence(text), looping_phrase(text)) if at is not None]
+    return min(found, default=None)
+
+
+def looping_phrase(text: str) -> int | None:
+    """Where a run of three words or more, said three times in a row at the end, first comes back.
+
+    The small model can loop inside one sentence, which never ends ("des forums de discussion,
+    des groupes de travail, des forums de discussion, …") until the token limit.
+    """
+    words = list(re.finditer(r"\w+", _MARKER.sub(lambda m: " " * len(m.group()), text)))
+    lowered = [w.group().lower() for w in words]
+    for size in range(3, len(words) // 3 + 1):
+        tail = lowered[len(words) - 3 * size :]
+        if tail[:size] == tail[size : 2 * size] == tail[2 * size :]:
+            start = len(words) - 3 * size
+            while start and lowered[start - 1] == lowered[start - 1 + size]:
+                start -= 1
+            return words[start + size].start()
+    return None
 
 
 def first_repeated_sentence(text: str) -> int | None:

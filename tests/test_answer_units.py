@@ -18,6 +18,8 @@ from rag.answer import (
     asks_yes_or_no,
     clean_question,
     first_repeated_sentence,
+    first_repetition,
+    looping_phrase,
     restates_the_question,
 )
 from rag.config import Settings
@@ -259,6 +261,26 @@ def test_a_repeated_sentence_is_found_once_finished(text, at):
     assert first_repeated_sentence(text) == at
 
 
+LOOP_IN_A_SENTENCE = (
+    "Cela inclut des sites web [1], des forums, des groupes de travail, des forums, des groupes de travail, "
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "at"),
+    [
+        # dev-006: the loop runs inside one sentence that never ends.
+        (LOOP_IN_A_SENTENCE + "des forums, des groupes de travail", LOOP_IN_A_SENTENCE.index("des forums", 40)),
+        (LOOP_IN_A_SENTENCE + "des forums, des groupes", None),
+        ("Des ateliers de codage, des ateliers de robotique, des ateliers de fabrication", None),
+        ("Yes, yes, yes, it is free", None),
+    ],
+)
+def test_a_phrase_said_three_times_in_a_row_is_found(text, at):
+    assert looping_phrase(text) == at
+    assert first_repetition(text) == at
+
+
 def replay(events) -> str:
     shown = ""
     for event in events:
@@ -278,6 +300,20 @@ def test_an_answer_that_repeats_itself_is_stopped_and_asked_again():
     events, answer = run(pipeline(llm), "What are the facts?")
     assert answer.text == "First, fact 1 [1]. Then fact 4 is there [4]."
     assert [c.n for c in answer.citations] == [1, 4] and not answer.abstained
+    assert replay(events) == answer.text
+
+
+def test_an_answer_that_loops_inside_a_sentence_is_stopped_and_asked_again():
+    loop = "It says fact 2 and" + " fact 3, fact 4 and" * 60
+    llm = ScriptedLLM([loop, "The facts are fact 3."])
+    events, answer = run(pipeline(llm), "What are the facts?")
+    assert sum(isinstance(e, Restart) for e in events) == 1
+    assert answer.text == "The facts are fact 3 [3]."
+    assert replay(events) == answer.text
+
+    llm = ScriptedLLM([loop, loop])
+    events, answer = run(pipeline(llm), "What are the facts?")
+    assert answer.text == "It says fact 2 and fact 3, fact 4"
     assert replay(events) == answer.text
 
 
