@@ -639,8 +639,9 @@ def restates_the_question(answer: str, question: str, asked: str, lang: str) -> 
     return not content_words(_MARKER.sub(" ", answer), lang) - said
 
 
-# A question without a question word asks yes or no, and so does one that opens with an
-# auxiliary or "est-ce que" even with a "who" further on ("is there anything for kids who …").
+# A question without a question word asks yes or no (an order without a question mark
+# does not), and so does one that opens with an auxiliary or "est-ce que" even with a
+# "who" further on ("is there anything for kids who …").
 _YES_NO_OPENING = {
     "fr": re.compile(r"^\W*(est-ce qu|y a-t-il)", re.IGNORECASE),
     "en": re.compile(
@@ -655,7 +656,9 @@ def asks_yes_or_no(question: str, lang: str) -> bool:
     """Whether the question is answered by yes or no ("odc orange c'est payant ?")."""
     if lang not in _ASKS_WHICH:
         return False
-    return not _ASKS_WHICH[lang].search(question) or bool(_YES_NO_OPENING[lang].match(question))
+    if _YES_NO_OPENING[lang].match(question):
+        return True
+    return question.rstrip().endswith("?") and not _ASKS_WHICH[lang].search(question)
 
 
 def adds_from_passages(answer: str, asked: str, passages: Sequence[Passage], lang: str) -> bool:
