@@ -404,11 +404,11 @@ class Pipeline:
         # The check scores yes/no questions low even when a passage answers them (dev-005 "odc
         # orange c'est payant ?"), so such a question is answered anyway, out of sight, and the
         # answer shown only if it says more than the question, in words a passage gives.
-        held = bool(passages) and asks_yes_or_no(standalone, lang)
-        if not passages or (grounding < self.settings.grounding_threshold and not held):
+        doubted = grounding < self.settings.grounding_threshold
+        held = doubted and bool(passages) and asks_yes_or_no(standalone, lang)
+        if not passages or (doubted and not held):
             yield from abstain(sum(self.llm.count_tokens(m["content"]) for m in check) if passages else 0)
             return
-        held = held and grounding < self.settings.grounding_threshold
 
         text, cited, prompt_tokens = "", [], 0
         for attempt, instruction in enumerate((prompts.answer, prompts.answer_retry)):
