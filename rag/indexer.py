@@ -3,7 +3,7 @@
 Each run compares every document with what the store holds for it (its chunk ids and
 the content hash recorded on them) and only embeds chunks the store lacks. Writes for
 one document go in a fixed order: add the new chunks, re-stamp the kept ones, delete
-the stale ones. Then each chunk whose sentence vectors are missing or incomplete gets
+the stale ones (their sentence vectors first). Then each chunk whose sentence vectors are missing or incomplete gets
 them, and sentence vectors of chunks no longer in the store are deleted. Chunk ids are
 deterministic, so a run killed at any point leaves a store that the next run recognises
 as out of date and brings to exactly the state a clean run gives. A file lock keeps a

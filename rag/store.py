@@ -322,7 +322,11 @@ class Store:
                 )
 
     def delete(self, chunk_ids: Iterable[str]) -> None:
+        """Chunks with their sentence vectors, those first: a run that stops part-way (killed,
+        or a full disk) never leaves a sentence vector whose chunk is gone."""
         ids = sorted(chunk_ids)
+        if self.sentences is not None:
+            self.delete_sentences(ids)
         for begin in range(0, len(ids), PAGE_SIZE):
             with _writing(self.location, self._folder):
                 self.collection.delete(ids=ids[begin : begin + PAGE_SIZE])

@@ -90,6 +90,28 @@ def test_sentence_vectors_are_stored_as_the_retrieval_would_encode_them(
         assert np.allclose(stored[chunk.chunk_id], embedder.embed_documents(texts), atol=1e-5)
 
 
+def test_deleting_a_chunk_deletes_its_sentence_vectors_first(small_content, settings_for, built_copy, monkeypatch):
+    """A run stopped between the two deletions (killed, or a full disk) leaves a chunk without
+    sentence vectors, which the retrieval encodes when it needs them, never a sentence vector
+    whose chunk is gone."""
+    settings = built_copy(settings_for(small_content))
+    store = open_store(settings)
+    gone = sorted(store.sentence_counts())[:2]
+
+    def fail(**_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store.collection, "delete", fail)
+    with pytest.raises(StoreError):
+        store.delete(gone)
+    assert not set(gone) & set(store.sentence_counts())
+    assert {c.chunk_id for c in store.iter_chunks()} >= set(gone)
+    monkeypatch.undo()
+    store.delete(gone)
+    assert not set(gone) & {c.chunk_id for c in store.iter_chunks()}
+    store_snapshot(settings)
+
+
 def test_a_store_indexed_without_sentence_vectors_answers_and_gets_them_on_the_next_run(
     small_content, settings_for, built_copy, embedder
 ):
