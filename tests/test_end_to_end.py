@@ -110,6 +110,21 @@ def test_a_question_gets_the_same_answer_whatever_was_asked_before():
     assert others - {first}
 
 
+def test_a_questions_check_does_not_depend_on_what_was_asked_before(indexed):
+    """llama.cpp's arithmetic depends on how a prompt splits into batches: the default model's
+    check of a dev question near the threshold, read whole or after another question whose
+    opening it reused, gave P(yes) 0.581 and 0.589. Read from the saved state of its fixed
+    opening, a question's check is the same however the reader got there. Only the checks
+    run: at this threshold every question abstains after its check."""
+    settings = dataclasses.replace(with_model(indexed, smollm_path()), grounding_threshold=1.01)
+    pipeline = Pipeline.from_settings(settings)
+    question = "When and where is the next European Social Economy Summit after Strasbourg?"
+    pipeline.llm.forget_prompts()
+    read_first = pipeline.answer(question).grounding
+    pipeline.answer("Quel budget est prévu pour la fondation européenne des communs numériques ?")
+    assert pipeline.answer(question).grounding == read_first
+
+
 def test_a_small_evaluation_run_resumes(indexed, tmp_path):
     from rag.config import PROJECT_ROOT
 
@@ -222,18 +237,6 @@ def test_the_default_model_answers_a_yes_or_no_question_its_check_doubts_only_fr
     answer = events[-1].answer
     assert answer.abstained and answer.text.startswith("The sources do not contain"), answer.text
     assert events[:-1] == [Token(answer.text)], "the withheld answer is never shown"
-
-
-def test_the_default_models_check_of_a_question_does_not_depend_on_what_was_asked_before(qwen):
-    """llama.cpp's arithmetic depends on how a prompt splits into batches: the same check read
-    whole, or after another question whose opening it reused, gave P(yes) 0.581 and 0.589 for a
-    dev question that sits near the threshold. Read from the saved state of its fixed opening,
-    a question's check is the same however the reader got there."""
-    question = "When and where is the next European Social Economy Summit after Strasbourg?"
-    qwen.llm.forget_prompts()
-    read_first = qwen.answer(question).grounding
-    qwen.answer("Quel budget est prévu pour la fondation européenne des communs numériques ?")
-    assert qwen.answer(question).grounding == read_first
 
 
 def test_the_default_models_invented_address_is_withdrawn(qwen):
