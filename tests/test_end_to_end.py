@@ -189,35 +189,24 @@ def qwen(indexed) -> Pipeline:
     return Pipeline.from_settings(settings)
 
 
-@pytest.mark.parametrize(
-    ("question", "lang", "expected"),
-    [
-        ("Combien d'États membres de l'UE ont travaillé sur le rapport sur les communs numériques ?", "fr", "19"),
-        ("How many EU member states worked on the digital commons report?", "en", "19"),
-    ],
-)
-def test_the_default_model_answers_in_the_question_language_with_valid_citations(qwen, question, lang, expected):
+def test_the_default_model_answers_in_the_question_language_with_valid_citations(qwen):
+    """In French here; the English question goes through the app (tests/test_ui.py)."""
     from rag.language import detect_language
 
-    answer = qwen.answer(question).to_json()
+    answer = qwen.answer("Combien d'États membres de l'UE ont travaillé sur le rapport sur les communs numériques ?")
+    answer = answer.to_json()
     assert not answer["abstained"], answer
-    assert expected in answer["answer"]
-    assert detect_language(answer["answer"]) == lang
+    assert "19" in answer["answer"]
+    assert answer["lang"] == "fr" and detect_language(answer["answer"]) == "fr"
     assert answer["citations"], answer
     check_citations(answer)
-    assert any(expected in citation["text"] for citation in answer["citations"]), "cite the passage with the fact"
+    assert any("19" in citation["text"] for citation in answer["citations"]), "cite the passage with the fact"
 
 
-@pytest.mark.parametrize(
-    ("question", "message"),
-    [
-        ("Quel budget est prévu pour la fondation européenne des communs numériques ?", "Les sources ne contiennent"),
-        ("When and where is the next European Social Economy Summit after Strasbourg?", "The sources do not contain"),
-    ],
-)
-def test_the_default_model_abstains_when_the_articles_do_not_say(qwen, question, message):
-    answer = qwen.answer(question)
-    assert answer.abstained and answer.text.startswith(message), answer.text
+def test_the_default_model_abstains_when_the_articles_do_not_say(qwen):
+    """In English here; a French question the articles do not answer is La MedNum's budget, below."""
+    answer = qwen.answer("When and where is the next European Social Economy Summit after Strasbourg?")
+    assert answer.abstained and answer.text.startswith("The sources do not contain"), answer.text
     assert answer.citations == () and not answer.uncited
     assert answer.retrieved, "the passages were searched and judged, not skipped"
 
@@ -256,6 +245,7 @@ def test_a_budget_the_articles_never_give_gets_the_abstention_message(qwen):
     events = list(qwen.stream("Quel est le budget annuel de la MedNum ?"))
     answer = events[-1].answer
     assert answer.abstained and answer.text.startswith("Les sources ne contiennent pas"), answer.text
+    assert answer.citations == () and not answer.uncited and answer.retrieved
     if answer.grounding >= qwen.settings.grounding_threshold:
         assert any(isinstance(e, Restart) for e in events)
 

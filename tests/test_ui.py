@@ -15,8 +15,10 @@ import urllib.request
 import pytest
 
 from rag.config import PROJECT_ROOT, Settings, load_settings
+from rag.language import detect_language
 from rag.ui import browser_language, link_markers, parse_auth, sources_html
 from tests.conftest import rag_env, smollm_env
+from tests.test_end_to_end import check_citations
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -223,13 +225,17 @@ def test_two_sessions_keep_their_own_conversations(smollm_server, browser):
 
 
 def test_the_chat_endpoint_for_scripts(server):
+    """The default model's English answer with valid citations, through the app; its French
+    one is tested in process (tests/test_end_to_end.py)."""
     from gradio_client import Client
 
     client = Client(server.url, verbose=False)
     result = client.predict("How many EU member states worked on the digital commons report?", [], api_name="/chat")
-    assert result["done"] and "19" in result["answer"]
-    given = {r["chunk_id"] for r in result["retrieved"]}
-    assert result["citations"] and all(c["chunk_id"] in given for c in result["citations"])
+    assert result["done"] and not result["abstained"] and "19" in result["answer"], result
+    assert result["lang"] == "en" and detect_language(result["answer"]) == "en"
+    assert result["citations"], result
+    check_citations(result)
+    assert any("19" in citation["text"] for citation in result["citations"]), "cite the passage with the fact"
 
 
 @pytest.mark.parametrize(
