@@ -36,7 +36,13 @@ from typing import Any
 from rag.chunking import passage_sentences
 from rag.config import Settings, load_settings
 from rag.embeddings import load_embedder
-from rag.figures import asks_for_a_quantity, invented_currencies, invented_figures, states_a_quantity
+from rag.figures import (
+    asks_for_a_quantity,
+    invented_acronyms,
+    invented_currencies,
+    invented_figures,
+    states_a_quantity,
+)
 from rag.language import content_words, detect_language, fold
 from rag.llm import LLM, load_llm
 from rag.prompts import (
@@ -471,6 +477,12 @@ class Pipeline:
             yield from abstain(
                 prompt_tokens,
                 f"the answer gave a sum in a currency no passage names ({', '.join(invented)}); the sources do not say",
+            )
+            return
+        if invented := invented_acronyms(text, sources):
+            yield from abstain(
+                prompt_tokens,
+                f"the answer names {', '.join(invented)}, which no passage names; the sources do not say",
             )
             return
         if asks_for_a_quantity(standalone) and not states_a_quantity(text, sources):

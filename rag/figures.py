@@ -11,14 +11,19 @@ The other way round, a question that asks for a quantity ("combien", "how many",
 budget") is not answered by a reply that states none: asked what the Kenyan workers were
 paid, which the articles never say, the model wrote that they were exposed to violent
 content "for a derisory wage".
+
+Acronyms are checked the same way, being no more paraphrasable than figures: asked which
+Greek association visited a stand, which the articles never name, the model made one up
+with its acronym, "the Greek Association for Social Economy (GASS)".
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 
-from rag.language import fold
+from rag.language import fold, unaccented
 
 # Numbers that point at passages or number a list: "[2]", "(2)", "passage 2", "2. " at a line start.
 _REFERENCE = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]|\(\s*\d+\s*\)|\bpassages?\s+\d+|^\s*\d+[.)]\s", re.MULTILINE)
@@ -143,3 +148,28 @@ def invented_figures(answer: str, sources: Iterable[str]) -> list[str]:
     for source in sources:
         given |= source_figures(source)
     return [n for n in dict.fromkeys(digit_figures(answer)) if n not in given]
+
+
+# Two or more capitals (and digits), a whole word: "SOGA", "UE", "G20"; not "SMEs" nor "Mr".
+_ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]+\b")
+_LETTERS = re.compile(r"[a-z0-9]+")
+
+
+def invented_acronyms(answer: str, sources: Iterable[str]) -> list[str]:
+    """The acronyms in ``answer`` that no text of ``sources`` holds, in order of appearance.
+
+    One written in the other language's letter order, or with one letter more or fewer, is
+    the sources' own ("EU" for "UE", "NGO" for "ONG", "UN" for "ONU"): answers translate them.
+    A word the sources spell in lower case ("Gass") counts as held too.
+    """
+    texts = list(sources)
+    words = {word for text in texts for word in _LETTERS.findall(fold(text))}
+    given = [Counter(fold(a)) for text in texts for a in _ACRONYM.findall(unaccented(text))]
+
+    def held(acronym: str) -> bool:
+        letters = Counter(fold(acronym))
+        return fold(acronym) in words or any(
+            letters == other or sum(((letters - other) + (other - letters)).values()) == 1 for other in given
+        )
+
+    return [a for a in dict.fromkeys(_ACRONYM.findall(unaccented(answer))) if not held(a)]

@@ -62,10 +62,14 @@ def without_names(text: str) -> str:
     return rest if len(_LETTER_WORD.findall(rest)) >= 2 else text
 
 
+def unaccented(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def fold(text: str) -> str:
     """Lower case without accents: "État" and "etat" compare equal."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    return unaccented(text).lower()
 
 
 def stemmer_for(lang: str):

@@ -23,7 +23,7 @@ from rag.answer import (
     restates_the_question,
 )
 from rag.config import Settings
-from rag.figures import invented_currencies, invented_figures, states_a_quantity
+from rag.figures import invented_acronyms, invented_currencies, invented_figures, states_a_quantity
 from rag.language import content_words
 from rag.prompts import PROMPTS_DIR_DEFAULT, answer_messages, fit_passages, load_prompts
 from rag.retrieval import Passage, reciprocal_rank_fusion
@@ -361,6 +361,31 @@ def test_figures_the_sources_do_not_give_are_found(answer, sources, invented):
 )
 def test_currencies_the_sources_do_not_name_are_found(answer, sources, invented):
     assert invented_currencies(answer, sources) == invented
+
+
+@pytest.mark.parametrize(
+    ("answer", "sources", "invented"),
+    [
+        ("The Greek Association for Social Economy (GASS) [4].", ["a Greek association at the SEE stand"], ["GASS"]),
+        ("The EU, the AI Act, the NGO and the UN [1].", ["l'UE, l'IA, les ONG et l'ONU"], []),
+        ("La SSE selon SOGA et SEE.", ["Social Economy Europe (SEE) et le SOGA : l'ESS"], []),
+        ("Le réseau ÉTÉ et la MedNum [1].", ["La MedNum"], ["ETE"]),
+        ("SMEs and Mr Smith [1].", [], []),
+        ("Run by the Gass cooperative, a G20 member.", ["la coopérative gass, au G20"], []),
+        ("The SME fund [1].", ["le fonds des PME"], ["SME"]),
+    ],
+)
+def test_acronyms_the_sources_do_not_hold_are_found(answer, sources, invented):
+    assert invented_acronyms(answer, sources) == invented
+
+
+def test_an_answer_naming_an_acronym_no_passage_holds_is_withdrawn():
+    passages = [passage(1, text="A representative of a Greek association visited the SEE stand.")]
+    llm = ScriptedLLM(["It was the Greek Association for Social Economy (GASS) [1]."])
+    events, answer = run(pipeline(llm, passages=passages, top_k=1), "Which Greek association visited the SEE stand?")
+    assert answer.abstained and answer.text.startswith("The sources do not contain")
+    assert any(isinstance(e, Restart) and "GASS" in e.reason for e in events)
+    assert replay(events) == answer.text
 
 
 def test_a_sum_in_a_currency_no_passage_names_is_withdrawn():

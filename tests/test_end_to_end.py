@@ -238,6 +238,16 @@ def test_the_default_models_invented_address_is_withdrawn(qwen):
     assert any(isinstance(e, Restart) and "no passage contains" in e.reason for e in events)
 
 
+def test_the_default_models_invented_acronym_is_withdrawn(qwen):
+    """The articles say a Greek association visited the stand without naming it; the model
+    names one, "the Greek Association for Social Economy (GASS)", an acronym no passage holds."""
+    events = list(qwen.stream("What is the name of the Greek association whose representative visited the SEE stand?"))
+    answer = events[-1].answer
+    assert answer.grounding >= qwen.settings.grounding_threshold, "this question must reach the model"
+    assert answer.abstained and answer.text.startswith("The sources do not contain"), answer.text
+    assert any(isinstance(e, Restart) and "GASS" in e.reason for e in events)
+
+
 def test_a_budget_the_articles_never_give_gets_the_abstention_message(qwen):
     """Asked La MedNum's budget, the model wrote "de millions de francs": a scale word no
     passage speaks of, which states no quantity. Whether the grounding check or the
