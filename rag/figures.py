@@ -167,9 +167,8 @@ def invented_acronyms(answer: str, sources: Iterable[str]) -> list[str]:
     given = [Counter(fold(a)) for text in texts for a in _ACRONYM.findall(unaccented(text))]
 
     def held(acronym: str) -> bool:
-        letters = Counter(fold(acronym))
-        return fold(acronym) in words or any(
-            letters == other or sum(((letters - other) + (other - letters)).values()) == 1 for other in given
-        )
+        folded = fold(acronym)
+        letters = Counter(folded)
+        return folded in words or any(sum(((letters - other) + (other - letters)).values()) <= 1 for other in given)
 
     return [a for a in dict.fromkeys(_ACRONYM.findall(unaccented(answer))) if not held(a)]

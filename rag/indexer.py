@@ -3,8 +3,9 @@
 Each run compares every document with what the store holds for it (its chunk ids and
 the content hash recorded on them) and only embeds chunks the store lacks. Writes for
 one document go in a fixed order: add the new chunks, re-stamp the kept ones, delete
-the stale ones (their sentence vectors first). Then each chunk whose sentence vectors are missing or incomplete gets
-them, and sentence vectors of chunks no longer in the store are deleted. Chunk ids are
+the stale ones (their sentence vectors first). Then each chunk whose sentence vectors are
+missing or incomplete gets them, and sentence vectors left without a chunk by an earlier
+run are deleted. Chunk ids are
 deterministic, so a run killed at any point leaves a store that the next run recognises
 as out of date and brings to exactly the state a clean run gives. A file lock keeps a
 second writer out.
@@ -162,7 +163,9 @@ def _run(settings, embedder, rebuild, dry_run, on_plan, on_embedded) -> IndexRep
     sentences = {c.chunk_id: c.sentence_embed_texts for c in projected}
     lacking = [cid for cid, texts in sentences.items() if sentence_counts[cid] != len(texts)]
     kept_ids = set(sentences).union(*(states[d].chunk_ids for d in kept_failed))
-    orphans = set(sentence_counts) - kept_ids
+    # Deleting a chunk deletes its sentence vectors; orphans are what an earlier run left.
+    removed = set().union(*(p.stale for p in plans), *(states[d].chunk_ids for d in report.deleted))
+    orphans = set(sentence_counts) - kept_ids - removed
     report.sentences_embedded = sum(len(sentences[cid]) for cid in lacking)
     if on_plan is not None:
         on_plan(report.chunks_embedded + report.sentences_embedded)
