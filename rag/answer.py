@@ -353,8 +353,11 @@ class Pipeline:
         lang = detect_language(question, default=_history_language(turns))
         prompts = self.prompts(lang)
 
-        # Orders to the model inside the question are not part of what is asked.
+        # Orders to the model inside the question are not part of what is asked, and a fresh
+        # question that names nothing ("c'est quoi ?") has nothing to search for.
         asked = strip_instructions(question).strip()
+        if not turns and not names_something(asked, lang):
+            asked = ""
         standalone, queries = self.standalone_question(prompts, turns, asked)
         if turns and asked:
             timings["condense_s"] = time.perf_counter() - started
@@ -525,6 +528,8 @@ class Pipeline:
         cleaned = clean_question(question or "")
         if not cleaned:
             raise QuestionError("the question is empty")
+        if not any(c.isalnum() for c in cleaned):
+            raise QuestionError("the question has no words: ask about the articles in French or English")
         if len(cleaned) > self.settings.max_question_chars:
             raise QuestionError(
                 f"the question has {len(cleaned)} characters; the limit is {self.settings.max_question_chars}"
@@ -649,6 +654,11 @@ def restates_the_question(answer: str, question: str, asked: str, lang: str) -> 
         return False
     said = content_words(f"{asked} {_QUESTION_WORDS[lang]} {_VAGUE_WORDS[lang]}", lang)
     return not content_words(_MARKER.sub(" ", answer), lang) - said
+
+
+def names_something(question: str, lang: str) -> bool:
+    """Whether the question has a word besides stopwords and question words ("what?", "Qui ?" have none)."""
+    return bool(content_words(question, lang) - content_words(_QUESTION_WORDS[lang], lang))
 
 
 # A question without a question word asks yes or no (an order without a question mark

@@ -690,6 +690,28 @@ def test_empty_questions_are_refused(question):
         list(pipeline(ScriptedLLM([])).stream(question))
 
 
+@pytest.mark.parametrize("question", ["???", "🙂", "…!", "-- ?"])
+def test_questions_without_a_word_are_refused(question):
+    with pytest.raises(QuestionError, match="no words"):
+        list(pipeline(ScriptedLLM([])).stream(question))
+
+
+@pytest.mark.parametrize("question", ["c'est quoi ?", "What?", "Qui ?", "and why?"])
+def test_a_fresh_question_that_names_nothing_abstains_without_searching(question):
+    llm = ScriptedLLM(["La MedNum is a cooperative [1]."])
+    p = pipeline(llm)
+    _, answer = run(p, question)
+    assert answer.abstained and answer.retrieved == ()
+    assert p.retriever.queries == [] and llm.asked == []
+
+
+def test_a_follow_up_that_names_nothing_is_rewritten_and_answered():
+    llm = ScriptedLLM(["La MedNum was founded to unite its members [1]."], condensed="Why was La MedNum founded?")
+    p = pipeline(llm)
+    _, answer = run(p, "and why?", [{"role": "user", "content": "When was La MedNum founded?"}])
+    assert not answer.abstained and p.retriever.queries[0][0] == "Why was La MedNum founded?"
+
+
 def test_too_long_questions_are_refused():
     with pytest.raises(QuestionError, match="limit is 50"):
         list(pipeline(ScriptedLLM([]), max_question_chars=50).stream("x" * 51))
