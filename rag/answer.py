@@ -14,9 +14,10 @@ A line that only repeats a passage's title is not shown (`TitleEchoFilter`).
 An answer that states a figure found in no passage (nor in the conversation) has invented
 it, and one that shares no meaningful word with the question (nor the user's earlier
 turns, nor a passage sentence about the question) answers something else: both are
-withdrawn for the abstention message. So is an answer that gives no quantity to a
-question that asks for one ("how many", "combien", "what budget"), and one that only says
-a "which / who / what" question again ("the expert works for a large mutual"), or that
+withdrawn for the abstention message, and so is one that names what no passage names (an
+acronym, or a name of two words or more such as "Victor Hugo"). So is an answer that
+gives no quantity to a question that asks for one ("how many", "combien", "what
+budget"), and one that only says a "which / who / what" question again ("the expert works for a large mutual"), or that
 only asks a question (an interviewer's, copied from a passage).
 
 The CLI, the web UI and the evaluation all call `Pipeline.stream` / `Pipeline.answer`.
@@ -41,6 +42,7 @@ from rag.figures import (
     invented_acronyms,
     invented_currencies,
     invented_figures,
+    invented_names,
     states_a_quantity,
 )
 from rag.language import content_words, detect_language, fold
@@ -482,7 +484,7 @@ class Pipeline:
                 f"the answer gave a sum in a currency no passage names ({', '.join(invented)}); the sources do not say",
             )
             return
-        if invented := invented_acronyms(text, sources):
+        if invented := invented_acronyms(text, sources) + invented_names(text, sources):
             yield from abstain(
                 prompt_tokens,
                 f"the answer names {', '.join(invented)}, which no passage names; the sources do not say",

@@ -14,7 +14,9 @@ content "for a derisory wage".
 
 Acronyms are checked the same way, being no more paraphrasable than figures: asked which
 Greek association visited a stand, which the articles never name, the model made one up
-with its acronym, "the Greek Association for Social Economy (GASS)".
+with its acronym, "the Greek Association for Social Economy (GASS)". So are names of two
+words or more: asked who wrote Les Misérables, the model answered "Victor Hugo" from what
+it knows, and cited a passage that never says so.
 """
 
 from __future__ import annotations
@@ -172,3 +174,60 @@ def invented_acronyms(answer: str, sources: Iterable[str]) -> list[str]:
         return folded in words or any(sum(((letters - other) + (other - letters)).values()) <= 1 for other in given)
 
     return [a for a in dict.fromkeys(_ACRONYM.findall(unaccented(answer))) if not held(a)]
+
+
+# Lower-case words inside a name: "Ursula von der Leyen", "Délégation pour l'accueil des réfugiés",
+# "Delegation for the Reception of Refugees".
+_NAME_PARTICLES = {
+    "von", "van", "der", "den", "di", "da", "del", "de", "du", "des", "la", "le", "les", "l", "d", "pour", "et", "en",
+    "a", "au", "aux", "sur", "of", "the", "for", "and", "in", "on",
+}  # fmt: skip
+# Words of place names that answers translate, so that no source holds them: "Moyen-Orient"
+# is "the Middle East", "États-Unis" "the United States", "Afrique du Sud" "South Africa".
+_PLACE_WORDS = {
+    "north", "south", "east", "west", "middle", "central", "united", "states", "kingdom", "republic",
+    "nord", "sud", "est", "ouest", "moyen", "orient", "centrale", "unis", "uni", "royaume", "republique",
+}  # fmt: skip
+_NAME_RUN = re.compile(r"[^\W\d_][\w'’-]*")
+_BREAK = re.compile(r"[^\w\s'’-]")
+
+
+def invented_names(answer: str, sources: Iterable[str]) -> list[str]:
+    """The names of two capitalized words or more in ``answer`` none of whose words a source holds.
+
+    "Victor Hugo" and "Ursula von der Leyen" come from the model's own knowledge. A name
+    one of whose words a source holds is the sources' own, translated ("European
+    Commission" for "Commission européenne") or shortened; a single capitalized word is
+    not checked, because answers translate country names ("Belgium" for "Belgique").
+    """
+    words = {w for source in sources for w in _LETTERS.findall(fold(source))}
+
+    def held(word: str) -> bool:
+        stem = word[: max(5, len(word) * 2 // 3)]
+        return word in words or word in _PLACE_WORDS or (len(word) >= 5 and any(w.startswith(stem) for w in words))
+
+    invented = []
+    for name in _names(answer):
+        checked = [w for w in _LETTERS.findall(fold(name)) if len(w) >= 3 and w not in _NAME_PARTICLES]
+        if checked and not any(held(w) for w in checked):
+            invented.append(name)
+    return list(dict.fromkeys(invented))
+
+
+def _names(text: str) -> list[str]:
+    """Runs of two capitalized words or more, with the particles between them, inside a clause."""
+    names = []
+    for clause in _BREAK.split(_REFERENCE.sub(" ", text)):
+        run: list[str] = []
+        particles: list[str] = []
+        for word in [*_NAME_RUN.findall(clause), ""]:
+            if word[:1].isupper():
+                run += [*particles, word]
+                particles = []
+            elif run and word.lower() in _NAME_PARTICLES:
+                particles.append(word)
+            else:
+                if sum(w[:1].isupper() for w in run) >= 2:
+                    names.append(" ".join(run))
+                run, particles = [], []
+    return names

@@ -248,6 +248,16 @@ def test_the_default_models_invented_acronym_is_withdrawn(qwen):
     assert any(isinstance(e, Restart) and "GASS" in e.reason for e in events)
 
 
+def test_the_default_models_answer_from_its_own_knowledge_is_withdrawn(qwen):
+    """Asked who wrote Les Misérables, which no article says, the model answers "Victor Hugo"
+    from what it knows and cites a passage: a name no passage holds a word of."""
+    events = list(qwen.stream("Qui a écrit Les Misérables ?"))
+    answer = events[-1].answer
+    assert answer.grounding >= qwen.settings.grounding_threshold, "this question must reach the model"
+    assert answer.abstained and answer.text.startswith("Les sources ne contiennent pas"), answer.text
+    assert any(isinstance(e, Restart) and "Victor Hugo" in e.reason for e in events)
+
+
 def test_a_budget_the_articles_never_give_gets_the_abstention_message(qwen):
     """Asked La MedNum's budget, the model wrote "de millions de francs": a scale word no
     passage speaks of, which states no quantity. Whether the grounding check or the
