@@ -355,10 +355,12 @@ class Pipeline:
         lang = detect_language(question, default=_history_language(turns))
         prompts = self.prompts(lang)
 
-        # Orders to the model inside the question are not part of what is asked, and a fresh
-        # question that names nothing ("c'est quoi ?") has nothing to search for.
+        # Orders to the model inside the question are not part of what is asked; a greeting or
+        # thanks ("merci !"), or a fresh question that names nothing ("c'est quoi ?"), has
+        # nothing to search for.
         asked = strip_instructions(question).strip()
-        if not turns and not names_something(asked, lang):
+        courtesy = is_courtesy(asked, self.prompts("fr").courtesy + self.prompts("en").courtesy)
+        if courtesy or (not turns and not names_something(asked, lang)):
             asked = ""
         standalone, queries = self.standalone_question(prompts, turns, asked)
         if turns and asked:
@@ -404,13 +406,13 @@ class Pipeline:
                 )
             )
 
-        def abstain(prompt_tokens: int, withdrawn: str = "") -> Iterator[Event]:
-            """Replace anything shown (saying why) with the fixed "the sources do not say" message."""
+        def abstain(prompt_tokens: int, withdrawn: str = "", message: str = prompts.abstention) -> Iterator[Event]:
+            """Replace anything shown (saying why) with a fixed message: by default, "the sources do not say"."""
             if withdrawn and not held:
                 yield Restart(withdrawn)
             timings.setdefault("first_token_s", time.perf_counter() - started)
-            yield Token(prompts.abstention)
-            yield finish(prompts.abstention, True, (), prompt_tokens)
+            yield Token(message)
+            yield finish(message, True, (), prompt_tokens)
 
         # The check scores yes/no questions low even when a passage answers them (dev-005 "odc
         # orange c'est payant ?"), so such a question is answered anyway, out of sight, and the
@@ -418,7 +420,8 @@ class Pipeline:
         doubted = grounding < self.settings.grounding_threshold
         held = doubted and bool(passages) and asks_yes_or_no(standalone, lang)
         if not passages or (doubted and not held):
-            yield from abstain(sum(self.llm.count_tokens(m["content"]) for m in check) if passages else 0)
+            prompt_tokens = sum(self.llm.count_tokens(m["content"]) for m in check) if passages else 0
+            yield from abstain(prompt_tokens, message=prompts.welcome if courtesy else prompts.abstention)
             return
 
         text, cited, prompt_tokens = "", [], 0
@@ -656,6 +659,12 @@ def restates_the_question(answer: str, question: str, asked: str, lang: str) -> 
         return False
     said = content_words(f"{asked} {_QUESTION_WORDS[lang]} {_VAGUE_WORDS[lang]}", lang)
     return not content_words(_MARKER.sub(" ", answer), lang) - said
+
+
+def is_courtesy(question: str, courtesy_words: Sequence[str]) -> bool:
+    """Whether the turn only greets or thanks: all its words, accents aside, are courtesy words."""
+    words = re.findall(r"[a-z]+", fold(question))
+    return bool(words) and set(words) <= set(courtesy_words)
 
 
 def names_something(question: str, lang: str) -> bool:

@@ -50,6 +50,8 @@ class PromptSet:
     no: tuple[str, ...]
     condense: str
     abstention: str
+    courtesy: tuple[str, ...]
+    welcome: str
 
 
 @functools.lru_cache(maxsize=8)

@@ -112,7 +112,8 @@ def link_markers(text: str) -> str:
 def sources_html(answer: Answer | None, lang: str) -> str:
     labels = LABELS[lang]
     if answer is None or not answer.citations:
-        message = labels["abstained"] if answer is not None and answer.abstained else labels["no_sources"]
+        searched = answer is not None and answer.abstained and answer.retrieved
+        message = labels["abstained"] if searched else labels["no_sources"]
         return f'<div class="sources"><p>{html.escape(message)}</p></div>'
     items = []
     for citation in answer.citations:

@@ -754,6 +754,31 @@ def test_a_follow_up_that_names_nothing_is_rewritten_and_answered():
     assert not answer.abstained and p.retriever.queries[0][0] == "Why was La MedNum founded?"
 
 
+@pytest.mark.parametrize(
+    ("question", "history", "lang"),
+    [
+        ("Bonjour !", None, "fr"),
+        ("thanks a lot", None, "en"),
+        ("merci !", [{"role": "user", "content": "Qui dirige La MedNum ?"}], "fr"),
+    ],
+)
+def test_a_greeting_or_thanks_gets_the_welcome_without_searching(question, history, lang):
+    llm = ScriptedLLM(["La MedNum is a cooperative [1]."])
+    p = pipeline(llm)
+    events, answer = run(p, question, history)
+    assert answer.text == p.prompts(lang).welcome and events == [Token(answer.text)]
+    assert answer.abstained and not answer.citations and answer.retrieved == ()
+    assert p.retriever.queries == [] and llm.asked == []
+
+
+@pytest.mark.parametrize("question", ["merci, et le budget ?", "hi, who runs La MedNum?", "Bonjour, c'est gratuit ?"])
+def test_a_question_that_also_greets_is_answered(question):
+    llm = ScriptedLLM(["La MedNum is a cooperative [1]."])
+    p = pipeline(llm)
+    run(p, question)
+    assert len(p.retriever.queries) == 1
+
+
 def test_too_long_questions_are_refused():
     with pytest.raises(QuestionError, match="limit is 50"):
         list(pipeline(ScriptedLLM([]), max_question_chars=50).stream("x" * 51))

@@ -76,22 +76,22 @@ def test_rag_ask_refuses_empty_or_huge_questions(indexed, question):
 
 def test_rag_ask_on_an_empty_store_says_to_index(tmp_path):
     env = rag_env(Settings(content_dir=tmp_path, store_dir=tmp_path / "none"), **smollm_env())
-    result = run_rag(["ask", "Hello?"], env)
+    result = run_rag(["ask", "Who runs La MedNum?"], env)
     assert result.returncode == 3 and "rag index" in result.stderr
 
 
 def test_missing_or_broken_model_files_are_named(indexed, tmp_path):
     missing = tmp_path / "nowhere.gguf"
-    result = run_rag(["ask", "Hello?"], rag_env(indexed, RAG_LLM_MODEL=str(missing)))
+    result = run_rag(["ask", "Who runs La MedNum?"], rag_env(indexed, RAG_LLM_MODEL=str(missing)))
     assert result.returncode == 4 and str(missing) in result.stderr and "Traceback" not in result.stderr
     truncated = tmp_path / "truncated.gguf"
     with smollm_path().open("rb") as source:
         truncated.write_bytes(source.read(2_000_000))
-    result = run_rag(["ask", "Hello?"], rag_env(indexed, RAG_LLM_MODEL=str(truncated)))
+    result = run_rag(["ask", "Who runs La MedNum?"], rag_env(indexed, RAG_LLM_MODEL=str(truncated)))
     assert result.returncode == 4 and "truncated.gguf" in result.stderr and "Traceback" not in result.stderr
     not_gguf = tmp_path / "notes.gguf"
     not_gguf.write_text("hello")
-    result = run_rag(["ask", "Hello?"], rag_env(indexed, RAG_LLM_MODEL=str(not_gguf)))
+    result = run_rag(["ask", "Who runs La MedNum?"], rag_env(indexed, RAG_LLM_MODEL=str(not_gguf)))
     assert result.returncode == 4 and "not a GGUF" in result.stderr
 
 

@@ -100,7 +100,7 @@ def test_an_unreachable_server_is_named(full_store):
                 [{"role": "user", "content": "hi"}], 5, 0
             )
         )
-    result = run_rag(["ask", "Hello?"], rag_env(full_store, RAG_LLM_URL=f"http://127.0.0.1:{port}"))
+    result = run_rag(["ask", "Who runs La MedNum?"], rag_env(full_store, RAG_LLM_URL=f"http://127.0.0.1:{port}"))
     assert (
         result.returncode == 4 and "cannot reach the LLM server" in result.stderr and "Traceback" not in result.stderr
     )

@@ -16,7 +16,7 @@ import pytest
 
 from rag.config import PROJECT_ROOT, Settings, load_settings
 from rag.language import detect_language
-from rag.ui import browser_language, link_markers, parse_auth, sources_html
+from rag.ui import LABELS, browser_language, link_markers, parse_auth, sources_html
 from tests.conftest import rag_env, smollm_env
 from tests.test_end_to_end import check_citations
 
@@ -294,6 +294,17 @@ def test_passage_text_and_titles_are_escaped():
     assert 'href="https://example.org/a?b=1&amp;c=2"' in sources_html(
         dataclasses.replace(answer, citations=(safe,)), "en"
     )
+
+
+def test_the_sources_pane_says_the_articles_lack_the_answer_only_when_they_were_searched():
+    from rag.answer import Answer
+    from rag.retrieval import Passage
+
+    searched = Passage("en/x#1", "en/x", "x", "en", "Title", "", "", 0, 0, 10, "Some text.", 0.9)
+    abstained = Answer("q", "The sources do not contain…", "en", True, False, (), (searched,), "q", 0.2, 0)
+    assert LABELS["en"]["abstained"] in sources_html(abstained, "en")
+    welcome = dataclasses.replace(abstained, text="Hello!", retrieved=())
+    assert LABELS["en"]["no_sources"] in sources_html(welcome, "en")
 
 
 def test_markers_become_links_and_text_is_escaped():
