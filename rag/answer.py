@@ -17,8 +17,10 @@ turns, nor a passage sentence about the question) answers something else: both a
 withdrawn for the abstention message, and so is one that names what no passage names (an
 acronym, or a name of two words or more such as "Victor Hugo"). So is an answer that
 gives no quantity to a question that asks for one ("how many", "combien", "what
-budget"), and one that only says a "which / who / what" question again ("the expert works for a large mutual"), or that
-only asks a question (an interviewer's, copied from a passage).
+budget"), one that only says a "which / who / what" question again ("the expert works
+for a large mutual"), and one that only asks a question (an interviewer's, copied from
+a passage). A turn that only greets or thanks, or a fresh question that names nothing,
+gets a fixed message without a search.
 
 The CLI, the web UI and the evaluation all call `Pipeline.stream` / `Pipeline.answer`.
 """
