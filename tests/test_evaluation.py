@@ -136,12 +136,22 @@ def test_comparing_with_an_unfinished_run_says_so(tmp_path):
     assert run_rag(["eval", "compare", str(finished), str(finished)], {"PATH": "/usr/bin"}).returncode == 0
 
 
-def test_the_dev_set_loads():
+@pytest.mark.parametrize(
+    ("name", "count", "kinds"),
+    [
+        ("dev", 40, {"fact", "cross", "multi", "unanswerable", "followup"}),
+        ("extra", 32, {"fact", "cross", "multi", "unanswerable", "followup"}),
+        ("followups", 12, {"followup"}),
+        ("yesno", 13, {"fact", "cross", "unanswerable"}),
+        ("unanswerable", 28, {"unanswerable"}),
+    ],
+)
+def test_the_committed_question_sets_load(name, count, kinds):
     from rag.config import PROJECT_ROOT
 
-    questions = load_question_set(PROJECT_ROOT / "eval" / "dev.jsonl")
-    assert len(questions) == 40
-    assert {q.kind for q in questions} == {"fact", "cross", "multi", "unanswerable", "followup"}
+    questions = load_question_set(PROJECT_ROOT / "eval" / f"{name}.jsonl")
+    assert len(questions) == count and len({q.id for q in questions}) == count
+    assert {q.kind for q in questions} == kinds
 
 
 def test_own_history_answers_each_user_turn_with_the_turns_before_it():
