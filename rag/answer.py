@@ -473,42 +473,11 @@ class Pipeline:
                 prompt_tokens, text and "the model gave no answer from the passages; the sources do not say"
             )
             return
-        if asks_instead(text):
-            yield from abstain(prompt_tokens, "the answer only asks a question; the sources do not say")
-            return
-        sources = [question, standalone, *(t["content"] for t in turns), *(f"{p.title} {p.text}" for p in passages)]
-        if invented := invented_figures(text, sources):
-            yield from abstain(
-                prompt_tokens,
-                f"the answer gave figures that no passage contains ({', '.join(invented)}); the sources do not say",
-            )
-            return
-        if invented := invented_currencies(text, sources):
-            yield from abstain(
-                prompt_tokens,
-                f"the answer gave a sum in a currency no passage names ({', '.join(invented)}); the sources do not say",
-            )
-            return
-        if invented := invented_acronyms(text, sources) + invented_names(text, sources):
-            yield from abstain(
-                prompt_tokens,
-                f"the answer names {', '.join(invented)}, which no passage names; the sources do not say",
-            )
-            return
-        if asks_for_a_quantity(standalone) and not states_a_quantity(text, sources):
-            yield from abstain(
-                prompt_tokens, "the question asks for a quantity that the answer does not give; the sources do not say"
-            )
-            return
-        asked = " ".join([question, standalone, *(t["content"] for t in turns if t["role"] == "user")])
-        if not on_topic(text, asked, passages, lang):
-            yield from abstain(prompt_tokens, "the answer shares no word with the question; the sources do not say")
-            return
-        if restates_the_question(text, f"{question} {standalone}", asked, lang):
-            yield from abstain(prompt_tokens, "the answer only says the question again; the sources do not say")
+        if reason := why_withdrawn(text, question, standalone, turns, passages, lang):
+            yield from abstain(prompt_tokens, f"{reason}; the sources do not say")
             return
         if held:
-            if not adds_from_passages(text, f"{asked} {standalone}", passages, lang):
+            if not adds_from_passages(text, f"{readers_words(question, turns)} {standalone}", passages, lang):
                 yield from abstain(prompt_tokens)
                 return
             timings.setdefault("first_token_s", time.perf_counter() - started)
@@ -565,6 +534,34 @@ class Pipeline:
         reply = self.llm.chat(condense_messages(prompts, turns, question), CONDENSE_MAX_TOKENS)
         lines = [line.strip().strip('"«»“”').strip() for line in reply.strip().splitlines() if line.strip()]
         return lines[0] if lines and len(lines[0]) > 3 else question
+
+
+def why_withdrawn(
+    text: str, question: str, standalone: str, turns: Sequence[dict[str, str]], passages: Sequence[Passage], lang: str
+) -> str | None:
+    """Why a finished answer must not be shown, or None: it invents, or it does not answer."""
+    if asks_instead(text):
+        return "the answer only asks a question"
+    sources = [question, standalone, *(t["content"] for t in turns), *(f"{p.title} {p.text}" for p in passages)]
+    if invented := invented_figures(text, sources):
+        return f"the answer gave figures that no passage contains ({', '.join(invented)})"
+    if invented := invented_currencies(text, sources):
+        return f"the answer gave a sum in a currency no passage names ({', '.join(invented)})"
+    if invented := invented_acronyms(text, sources) + invented_names(text, sources):
+        return f"the answer names {', '.join(invented)}, which no passage names"
+    if asks_for_a_quantity(standalone) and not states_a_quantity(text, sources):
+        return "the question asks for a quantity that the answer does not give"
+    asked = readers_words(question, turns)
+    if not on_topic(text, f"{asked} {standalone}", passages, lang):
+        return "the answer shares no word with the question"
+    if restates_the_question(text, f"{question} {standalone}", f"{asked} {standalone}", lang):
+        return "the answer only says the question again"
+    return None
+
+
+def readers_words(question: str, turns: Sequence[dict[str, str]]) -> str:
+    """What the reader wrote: the question and their earlier turns."""
+    return " ".join([question, *(t["content"] for t in turns if t["role"] == "user")])
 
 
 def first_repetition(text: str) -> int | None:
