@@ -89,6 +89,8 @@ def _parse_item(item: Any, where: str) -> Question:
     for name in ("id", "lang", "kind", "question"):
         if not isinstance(item.get(name), str) or not item[name].strip():
             raise fail(name, "missing or not a non-empty string")
+    if not any(c.isalnum() for c in item["question"]):
+        raise fail("question", "has no words; the chatbot refuses such a question")
     if item["lang"] not in ("fr", "en"):
         raise fail("lang", f"must be 'fr' or 'en', not {item['lang']!r}")
     if item["kind"] not in KINDS:

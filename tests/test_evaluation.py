@@ -109,6 +109,7 @@ GOOD = {"id": "a", "lang": "en", "kind": "fact", "question": "Q?", "must_include
         ({**GOOD, "id": "b", "kind": "followup"}, ":2: field 'history'"),
         ({**GOOD}, ":2: field 'id'"),
         ({key: v for key, v in GOOD.items() if key != "question"}, ":2: field 'question'"),
+        ({**GOOD, "id": "b", "question": "?!"}, ":2: field 'question': has no words"),
     ],
 )
 def test_malformed_sets_name_the_line_and_field(tmp_path, bad, where):
