@@ -160,11 +160,18 @@ class Restart:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """The passages the model is about to read: reading them takes most of the wait before the first word."""
+
+    passages: tuple[Passage, ...]
+
+
+@dataclass(frozen=True)
 class Done:
     answer: Answer
 
 
-Event = Token | Restart | Done
+Event = Reading | Token | Restart | Done
 
 
 class CitationFilter:
@@ -380,6 +387,8 @@ class Pipeline:
             self.llm.count_tokens,
             budget,
         )
+        if passages:
+            yield Reading(tuple(passages))
 
         mark = time.perf_counter()
         check = answer_messages(prompts, passages, standalone, prompts.grounding)

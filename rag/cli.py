@@ -244,7 +244,7 @@ def ask(question: str, history_file, top_k: int | None, as_json: bool, **overrid
     The answer streams to the terminal, in the question's language; the passages it
     cites are listed below it. When the articles do not hold the answer, it says so.
     """
-    from rag.answer import Done, QuestionError, Restart, Token, get_pipeline
+    from rag.answer import Done, QuestionError, Reading, Restart, Token, get_pipeline
 
     history = _read_history(history_file) if history_file else []
     settings = _settings(**overrides)
@@ -252,7 +252,10 @@ def ask(question: str, history_file, top_k: int | None, as_json: bool, **overrid
         raise QuestionError("the question is empty")
     pipeline = get_pipeline(settings)
     for event in pipeline.stream(question, history, top_k):
-        if isinstance(event, Token) and not as_json:
+        if isinstance(event, Reading) and not as_json:
+            titles = "; ".join(dict.fromkeys(p.title for p in event.passages))
+            click.echo(f"(reading {len(event.passages)} passages: {titles})", err=True)
+        elif isinstance(event, Token) and not as_json:
             click.echo(event.text, nl=False)
         elif isinstance(event, Restart) and not as_json:
             click.echo(f"\n({event.reason})", err=True)

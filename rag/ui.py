@@ -7,14 +7,15 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import gradio as gr
 
-from rag.answer import Answer, Done, Pipeline, QuestionError, Restart, Token, get_pipeline
+from rag.answer import Answer, Done, Pipeline, QuestionError, Reading, Restart, Token, get_pipeline
 from rag.config import Settings
 from rag.llm import LLMError
+from rag.retrieval import Passage
 from rag.store import StoreError
 
 log = logging.getLogger("rag.ui")
@@ -34,6 +35,7 @@ LABELS: dict[str, dict[str, str]] = {
         "abstained": "Les articles ne contiennent pas la réponse : aucune source n'est citée.",
         "uncited": "_Cette réponse ne cite aucun passage : à prendre avec prudence._",
         "retrying": "_La réponse ne citait aucun passage : nouvelle tentative…_",
+        "reading": "_Lecture de {n} passages : {titles}…_",
         "examples": "Exemples",
         "link": "lire l'article",
         "no_link": "article sans adresse web",
@@ -58,6 +60,7 @@ LABELS: dict[str, dict[str, str]] = {
         "abstained": "The articles do not contain the answer: no source is cited.",
         "uncited": "_This answer cites no passage: treat it with care._",
         "retrying": "_The answer cited no passage: trying again…_",
+        "reading": "_Reading {n} passages: {titles}…_",
         "examples": "Examples",
         "link": "read the article",
         "no_link": "article without a web address",
@@ -107,6 +110,12 @@ def link_markers(text: str) -> str:
         return "[" + ", ".join(f'<a href="#source-{n}" class="cite">{n}</a>' for n in numbers) + "]"
 
     return _MARKER.sub(link, html.escape(text, quote=False))
+
+
+def reading_notice(passages: Sequence[Passage], labels: dict[str, str]) -> str:
+    """What the reader sees while the model reads the passages, before its first word."""
+    titles = " · ".join(html.escape(title, quote=False) for title in dict.fromkeys(p.title for p in passages))
+    return labels["reading"].format(n=len(passages), titles=titles)
 
 
 def sources_html(answer: Answer | None, lang: str) -> str:
@@ -174,7 +183,9 @@ class ChatSession:
         text, answer = "", None
         try:
             for event in self.pipeline().stream(question, turns):
-                if isinstance(event, Token):
+                if isinstance(event, Reading):
+                    reply["content"] = reading_notice(event.passages, labels)
+                elif isinstance(event, Token):
                     text += event.text
                     reply["content"] = html.escape(text, quote=False)
                 elif isinstance(event, Restart):

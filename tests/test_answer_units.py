@@ -9,6 +9,7 @@ from rag.answer import (
     Done,
     Pipeline,
     QuestionError,
+    Reading,
     Restart,
     SentenceCiter,
     TitleEchoFilter,
@@ -290,8 +291,17 @@ def test_a_phrase_said_three_times_in_a_row_is_found(text, at):
 def replay(events) -> str:
     shown = ""
     for event in events:
-        shown = "" if isinstance(event, Restart) else shown + event.text
+        if isinstance(event, Restart | Token):
+            shown = "" if isinstance(event, Restart) else shown + event.text
     return shown
+
+
+def test_the_passages_to_read_are_announced_before_the_answer():
+    llm = ScriptedLLM(["Passage number 2 says fact 2 [2]."])
+    events, answer = run(pipeline(llm, top_k=3), "What does passage 2 say?")
+    assert isinstance(events[0], Reading) and all(isinstance(e, Token) for e in events[1:])
+    assert [p.chunk_id for p in events[0].passages] == [p.chunk_id for p in answer.retrieved[:3]]
+    assert answer.passages_given == 3
 
 
 def test_an_answer_that_repeats_itself_is_stopped_and_asked_again():
@@ -671,11 +681,11 @@ def test_a_yes_or_no_question_the_check_doubts_is_answered_out_of_sight_and_show
     llm = ScriptedLLM(["Non, les ODC Orange ne sont pas payants [1]."], yes=0.3)
     events, answer = run(pipeline(llm, passages, grounding_threshold=0.6), "odc orange c'est payant ?")
     assert answer.abstained and answer.text.startswith("Les sources ne contiennent pas")
-    assert events == [Token(answer.text)], "nothing of the withheld answer is shown, nor withdrawn"
+    assert events[1:] == [Token(answer.text)], "nothing of the withheld answer is shown, nor withdrawn"
 
     llm = ScriptedLLM(["Oui, les centres Orange sont gratuits et ouverts à tous [2]."], yes=0.3)
     events, answer = run(pipeline(llm, passages, grounding_threshold=0.6), "odc orange c'est payant ?")
-    assert not answer.abstained and events == [Token(answer.text)]
+    assert not answer.abstained and events[1:] == [Token(answer.text)]
     assert answer.text == "Oui, les centres Orange sont gratuits et ouverts à tous [1]."
     assert [c.n for c in answer.citations] == [1]
     assert answer.timings["first_token_s"] > 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer import Done, Pipeline, Restart, Token
+from rag.answer import Done, Pipeline, Reading, Restart, Token
 from rag.config import Settings, load_settings
 from rag.llm import LlamaCppLLM, model_path
 from tests.conftest import SMOLLM_ANSWER_TOKENS, rag_env, run_rag, smollm_env, smollm_path
@@ -225,7 +225,9 @@ def test_the_default_model_answers_a_yes_or_no_question_its_check_doubts_only_fr
     events = list(qwen.stream("Does the Social Good Accelerator run a podcast?"))
     answer = events[-1].answer
     assert answer.abstained and answer.text.startswith("The sources do not contain"), answer.text
-    assert events[:-1] == [Token(answer.text)], "the withheld answer is never shown"
+    assert [e for e in events[:-1] if not isinstance(e, Reading)] == [Token(answer.text)], (
+        "the withheld answer is never shown"
+    )
 
 
 def test_the_default_models_invented_address_is_withdrawn(qwen):

@@ -16,11 +16,13 @@ import pytest
 
 from rag.config import PROJECT_ROOT, Settings, load_settings
 from rag.language import detect_language
-from rag.ui import LABELS, browser_language, link_markers, parse_auth, sources_html
+from rag.ui import LABELS, browser_language, link_markers, parse_auth, reading_notice, sources_html
 from tests.conftest import rag_env, smollm_env
 from tests.test_end_to_end import check_citations
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+# How the notice shown while the model reads the passages starts, in each language.
+READING = tuple(labels["reading"].strip("_").split("{n}")[0] for labels in LABELS.values())
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -136,7 +138,7 @@ def ask(page, question: str, timeout: float = 180) -> tuple[str, list[str]]:
         elif text:
             stable += 1
         generating = page.locator("#chat .generating, #chat .pending").count() > 0
-        if text and stable >= 8 and not generating:
+        if text and stable >= 8 and not generating and not text.startswith(READING):
             return text, seen
     raise AssertionError(f"no complete answer to {question!r}; seen {seen[-3:]}")
 
@@ -156,7 +158,9 @@ def test_chat_in_french_and_english_with_sources_follow_up_and_language_switch(s
         page, "Combien d'États membres de l'UE ont travaillé sur le rapport sur les communs numériques ?"
     )
     assert "19" in answer
-    assert len(seen) > 1 and len(seen[0]) < len(seen[-1]), "the answer should arrive in pieces"
+    assert seen[0].startswith(READING), "the passages being read are named while the reader waits"
+    pieces = [text for text in seen if not text.startswith(READING)]
+    assert len(pieces) > 1 and len(pieces[0]) < len(pieces[-1]), "the answer should arrive in pieces"
     assert page.locator("#sources .source").count() >= 1
     assert page.locator("#chat a.cite").count() >= 1
     shot(page, "ui-2-french-answer")
@@ -305,6 +309,16 @@ def test_the_sources_pane_says_the_articles_lack_the_answer_only_when_they_were_
     assert LABELS["en"]["abstained"] in sources_html(abstained, "en")
     welcome = dataclasses.replace(abstained, text="Hello!", retrieved=())
     assert LABELS["en"]["no_sources"] in sources_html(welcome, "en")
+
+
+def test_the_reading_notice_names_each_article_once_escaped():
+    from rag.retrieval import Passage
+
+    def read(n: int, title: str) -> Passage:
+        return Passage(f"en/x#{n}", "en/x", "x", "en", title, "", "", n, 0, 10, "Text.", 0.9)
+
+    notice = reading_notice([read(1, "<b>A</b>"), read(2, "<b>A</b>"), read(3, "B")], LABELS["en"])
+    assert notice == "_Reading 3 passages: &lt;b&gt;A&lt;/b&gt; · B…_"
 
 
 def test_markers_become_links_and_text_is_escaped():
