@@ -2,9 +2,10 @@
 
 Starts `app.py` on a free loopback port, asks N dev questions in Debian's chromium
 (Playwright) and measures, from the click on "send", the time to the first visible
-answer text and to the complete answer (the text stops changing and the chat stops
-showing progress). Then asks the same questions with `rag ask --json` and reads its own
-timings. The ratio browser / `rag ask` shows what the web layer adds (target <= 1.1).
+answer text (the notice naming the passages being read aside) and to the complete
+answer (the text stops changing and the chat stops showing progress). Then asks the same
+questions with `rag ask --json` and reads its own timings. The ratio browser / `rag ask`
+shows what the web layer adds (target <= 1.1).
 
     python bench/browser.py [--questions 5]
 """
@@ -22,7 +23,10 @@ import time
 from running_app import ROOT, running_app
 
 from rag.evaluation import load_question_set
+from rag.ui import LABELS
 
+# How the notice shown while the model reads the passages starts, in each language.
+READING = tuple(labels["reading"].strip("_").split("{n}")[0] for labels in LABELS.values())
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -53,6 +57,8 @@ def in_browser(url: str, questions: list[str]) -> list[tuple[float, float]]:
             while time.perf_counter() - started < 600:
                 bots = page.locator("#chat .bot")
                 current = bots.last.inner_text() if bots.count() else ""
+                if current.startswith(READING):
+                    current = ""
                 now = time.perf_counter() - started
                 if current and first is None:
                     first = now
