@@ -230,34 +230,35 @@ def test_the_default_model_answers_a_yes_or_no_question_its_check_doubts_only_fr
     )
 
 
-def test_the_default_models_invented_address_is_withdrawn(qwen):
-    """The passages are about the centre, so the grounding check lets the question through; the
-    model then makes up a street number, which no passage gives."""
-    events = list(qwen.stream("What is the address of the Orange Digital Center in Saint-Ouen?"))
+@pytest.mark.parametrize(
+    ("question", "abstention", "invented"),
+    [
+        # The passages are about the centre, so the grounding check lets the question through;
+        # the model then makes up a street number, which no passage gives.
+        (
+            "What is the address of the Orange Digital Center in Saint-Ouen?",
+            "The sources do not contain",
+            "no passage contains",
+        ),
+        # The articles say a Greek association visited the stand without naming it; the model names
+        # one, "the Greek Association for Social Economy (GASS)", an acronym no passage holds.
+        (
+            "What is the name of the Greek association whose representative visited the SEE stand?",
+            "The sources do not contain",
+            "GASS",
+        ),
+        # No article says who wrote Les Misérables; the model answers "Victor Hugo" from what it
+        # knows and cites a passage: a name no passage holds a word of.
+        ("Qui a écrit Les Misérables ?", "Les sources ne contiennent pas", "Victor Hugo"),
+    ],
+    ids=["address", "acronym", "own-knowledge"],
+)
+def test_the_default_models_invented_answer_is_withdrawn(qwen, question, abstention, invented):
+    events = list(qwen.stream(question))
     answer = events[-1].answer
     assert answer.grounding >= qwen.settings.grounding_threshold, "this question must reach the model"
-    assert answer.abstained and answer.text.startswith("The sources do not contain"), answer.text
-    assert any(isinstance(e, Restart) and "no passage contains" in e.reason for e in events)
-
-
-def test_the_default_models_invented_acronym_is_withdrawn(qwen):
-    """The articles say a Greek association visited the stand without naming it; the model
-    names one, "the Greek Association for Social Economy (GASS)", an acronym no passage holds."""
-    events = list(qwen.stream("What is the name of the Greek association whose representative visited the SEE stand?"))
-    answer = events[-1].answer
-    assert answer.grounding >= qwen.settings.grounding_threshold, "this question must reach the model"
-    assert answer.abstained and answer.text.startswith("The sources do not contain"), answer.text
-    assert any(isinstance(e, Restart) and "GASS" in e.reason for e in events)
-
-
-def test_the_default_models_answer_from_its_own_knowledge_is_withdrawn(qwen):
-    """Asked who wrote Les Misérables, which no article says, the model answers "Victor Hugo"
-    from what it knows and cites a passage: a name no passage holds a word of."""
-    events = list(qwen.stream("Qui a écrit Les Misérables ?"))
-    answer = events[-1].answer
-    assert answer.grounding >= qwen.settings.grounding_threshold, "this question must reach the model"
-    assert answer.abstained and answer.text.startswith("Les sources ne contiennent pas"), answer.text
-    assert any(isinstance(e, Restart) and "Victor Hugo" in e.reason for e in events)
+    assert answer.abstained and answer.text.startswith(abstention), answer.text
+    assert any(isinstance(e, Restart) and invented in e.reason for e in events)
 
 
 def test_a_budget_the_articles_never_give_gets_the_abstention_message(qwen):
