@@ -165,7 +165,7 @@ def invented_acronyms(answer: str, sources: Iterable[str]) -> list[str]:
     A word the sources spell in lower case ("Gass") counts as held too.
     """
     texts = list(sources)
-    words = {word for text in texts for word in _LETTERS.findall(fold(text))}
+    words = _folded_words(texts)
     given = [Counter(fold(a)) for text in texts for a in _ACRONYM.findall(unaccented(text))]
 
     def held(acronym: str) -> bool:
@@ -174,6 +174,11 @@ def invented_acronyms(answer: str, sources: Iterable[str]) -> list[str]:
         return folded in words or any(sum(((letters - other) + (other - letters)).values()) <= 1 for other in given)
 
     return [a for a in dict.fromkeys(_ACRONYM.findall(unaccented(answer))) if not held(a)]
+
+
+def _folded_words(texts: Iterable[str]) -> set[str]:
+    """Every word of ``texts``, lower case and without accents: "Délégation" is "delegation"."""
+    return {word for text in texts for word in _LETTERS.findall(fold(text))}
 
 
 # Lower-case words inside a name: "Ursula von der Leyen", "Délégation pour l'accueil des réfugiés",
@@ -200,7 +205,7 @@ def invented_names(answer: str, sources: Iterable[str]) -> list[str]:
     Commission" for "Commission européenne") or shortened; a single capitalized word is
     not checked, because answers translate country names ("Belgium" for "Belgique").
     """
-    words = {w for source in sources for w in _LETTERS.findall(fold(source))}
+    words = _folded_words(sources)
 
     def held(word: str) -> bool:
         stem = word[: max(5, len(word) * 2 // 3)]
