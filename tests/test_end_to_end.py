@@ -189,20 +189,6 @@ def qwen(indexed) -> Pipeline:
     return Pipeline.from_settings(settings)
 
 
-def test_the_default_model_answers_in_the_question_language_with_valid_citations(qwen):
-    """In French here; the English question goes through the app (tests/test_ui.py)."""
-    from rag.language import detect_language
-
-    answer = qwen.answer("Combien d'États membres de l'UE ont travaillé sur le rapport sur les communs numériques ?")
-    answer = answer.to_json()
-    assert not answer["abstained"], answer
-    assert "19" in answer["answer"]
-    assert answer["lang"] == "fr" and detect_language(answer["answer"]) == "fr"
-    assert answer["citations"], answer
-    check_citations(answer)
-    assert any("19" in citation["text"] for citation in answer["citations"]), "cite the passage with the fact"
-
-
 def test_the_default_model_abstains_when_the_articles_do_not_say(qwen):
     """In English here; a French question the articles do not answer is La MedNum's budget, below."""
     answer = qwen.answer("When and where is the next European Social Economy Summit after Strasbourg?")
