@@ -1,6 +1,7 @@
 """RAG_LLM_URL: the same prompts and streaming through llama.cpp's OpenAI-compatible server."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -9,6 +10,7 @@ import urllib.request
 import pytest
 
 from rag.llm import LLMError, OpenAICompatibleLLM
+from rag.openmp import llama_settings
 from tests.conftest import rag_env, run_rag, smollm_path
 from tests.test_end_to_end import check_citations
 from tests.test_ui import free_port
@@ -39,6 +41,9 @@ def llm_server(tmp_path_factory):
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            # The spin limit `rag` gives its own llama.cpp (rag/openmp.py): spinning without one, the
+            # server's threads crawl while the other test worker busies a core.
+            env={**os.environ, **llama_settings()},
         )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
