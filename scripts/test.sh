@@ -15,5 +15,5 @@ fi
 scripts/install.sh --test
 printf '\n==> ruff\n' >&2
 .venv/bin/ruff check .
-printf '\n==> pytest\n' >&2
-exec .venv/bin/python -m pytest "$@"
+printf '\n==> pytest (two workers, a test module each at a time)\n' >&2
+exec .venv/bin/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder "$@"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.util
 import os
@@ -83,10 +84,37 @@ def clean_build(tmp_path_factory, embedder):
 
 
 @pytest.fixture(scope="session")
-def full_store(tmp_path_factory, clean_build) -> Settings:
-    """All the articles indexed once, for the tests that ask questions; read-only for them."""
-    content = copy_articles(tmp_path_factory.mktemp("full") / "content")
-    return Settings(content_dir=content, store_dir=clean_build(content))
+def full_store(tmp_path_factory, clean_build, embedder) -> Settings:
+    """All the articles indexed once, for the tests that ask questions; read-only for them.
+
+    Under pytest-xdist the workers share one build: the first to need it builds it, under a lock.
+    """
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        content = copy_articles(tmp_path_factory.mktemp("full") / "content")
+        return Settings(content_dir=content, store_dir=clean_build(content))
+    from rag.indexer import sync
+
+    shared = tmp_path_factory.getbasetemp().parent / "full-store"
+    settings = Settings(content_dir=shared / "content", store_dir=shared / "store")
+    shared.mkdir(exist_ok=True)
+    with (shared / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / "built").exists():
+            copy_articles(settings.content_dir)
+            sync(settings, embedder=embedder)
+            (shared / "built").touch()
+    return settings
+
+
+# With two workers (scripts/test.sh) test modules are handed out in this order, one at a time.
+# The browser tests are the longest and build the store of all articles; meanwhile the other
+# worker runs the indexing tests, which do not need that store.
+FIRST_MODULES = ("test_ui.py", "test_crash_and_lock.py", "test_faults.py", "test_indexer.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(FIRST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(FIRST_MODULES)))
 
 
 @pytest.fixture
