@@ -106,10 +106,18 @@ def full_store(tmp_path_factory, clean_build, embedder) -> Settings:
     return settings
 
 
-# With two workers (scripts/test.sh) test modules are handed out in this order, one at a time.
-# The browser tests are the longest and build the store of all articles; meanwhile the other
-# worker runs the indexing tests, which do not need that store.
-FIRST_MODULES = ("test_ui.py", "test_crash_and_lock.py", "test_faults.py", "test_indexer.py")
+# With two workers (scripts/test.sh) test modules are handed out in this order, one at a time:
+# the longest first, so that neither worker is left alone at the end. The browser tests build
+# the store of all articles; meanwhile the other worker runs indexing tests, which do not need it.
+FIRST_MODULES = (
+    "test_ui.py",
+    "test_crash_and_lock.py",
+    "test_end_to_end.py",
+    "test_faults.py",
+    "test_hostile_input.py",
+    "test_app_faults.py",
+    "test_indexer.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
