@@ -23,10 +23,8 @@ import time
 from running_app import ROOT, running_app
 
 from rag.evaluation import load_question_set
-from rag.ui import LABELS
+from rag.ui import READING_PREFIXES
 
-# How the notice shown while the model reads the passages starts, in each language.
-READING = tuple(labels["reading"].strip("_").split("{n}")[0] for labels in LABELS.values())
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -57,7 +55,7 @@ def in_browser(url: str, questions: list[str]) -> list[tuple[float, float]]:
             while time.perf_counter() - started < 600:
                 bots = page.locator("#chat .bot")
                 current = bots.last.inner_text() if bots.count() else ""
-                if current.startswith(READING):
+                if current.startswith(READING_PREFIXES):
                     current = ""
                 now = time.perf_counter() - started
                 if current and first is None:

@@ -112,6 +112,10 @@ def link_markers(text: str) -> str:
     return _MARKER.sub(link, html.escape(text, quote=False))
 
 
+# How the reading notice starts in each language: what tells it from the answer's own text.
+READING_PREFIXES = tuple(labels["reading"].strip("_").split("{n}")[0] for labels in LABELS.values())
+
+
 def reading_notice(passages: Sequence[Passage], labels: dict[str, str]) -> str:
     """What the reader sees while the model reads the passages, before its first word."""
     titles = " · ".join(html.escape(title, quote=False) for title in dict.fromkeys(p.title for p in passages))

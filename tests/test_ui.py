@@ -16,13 +16,19 @@ import pytest
 
 from rag.config import PROJECT_ROOT, Settings, load_settings
 from rag.language import detect_language
-from rag.ui import LABELS, browser_language, link_markers, parse_auth, reading_notice, sources_html
+from rag.ui import (
+    LABELS,
+    READING_PREFIXES,
+    browser_language,
+    link_markers,
+    parse_auth,
+    reading_notice,
+    sources_html,
+)
 from tests.conftest import rag_env, smollm_env
 from tests.test_end_to_end import check_citations
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-# How the notice shown while the model reads the passages starts, in each language.
-READING = tuple(labels["reading"].strip("_").split("{n}")[0] for labels in LABELS.values())
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -138,7 +144,7 @@ def ask(page, question: str, timeout: float = 180) -> tuple[str, list[str]]:
         elif text:
             stable += 1
         generating = page.locator("#chat .generating, #chat .pending").count() > 0
-        if text and stable >= 8 and not generating and not text.startswith(READING):
+        if text and stable >= 8 and not generating and not text.startswith(READING_PREFIXES):
             return text, seen
     raise AssertionError(f"no complete answer to {question!r}; seen {seen[-3:]}")
 
@@ -158,8 +164,8 @@ def test_chat_in_french_and_english_with_sources_follow_up_and_language_switch(s
         page, "Combien d'États membres de l'UE ont travaillé sur le rapport sur les communs numériques ?"
     )
     assert "19" in answer
-    assert seen[0].startswith(READING), "the passages being read are named while the reader waits"
-    pieces = [text for text in seen if not text.startswith(READING)]
+    assert seen[0].startswith(READING_PREFIXES), "the passages being read are named while the reader waits"
+    pieces = [text for text in seen if not text.startswith(READING_PREFIXES)]
     assert len(pieces) > 1 and len(pieces[0]) < len(pieces[-1]), "the answer should arrive in pieces"
     assert page.locator("#chat a.cite").count() >= 1
     assert "19" in page.locator("#sources").inner_text(), "the cited passage with the fact is shown"
