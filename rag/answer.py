@@ -41,11 +41,13 @@ from rag.config import Settings, load_settings
 from rag.embeddings import load_embedder
 from rag.figures import (
     asks_for_a_quantity,
+    asks_for_a_time,
     invented_acronyms,
     invented_currencies,
     invented_figures,
     invented_names,
     states_a_quantity,
+    states_a_time,
 )
 from rag.language import content_words, detect_language, fold
 from rag.llm import LLM, load_llm
@@ -560,6 +562,8 @@ def why_withdrawn(
         return f"the answer names {', '.join(invented)}, which no passage names"
     if asks_for_a_quantity(standalone) and not states_a_quantity(text, sources):
         return "the question asks for a quantity that the answer does not give"
+    if asks_for_a_time(standalone) and not states_a_time(text):
+        return "the question asks when, and the answer gives no time"
     asked = readers_words(question, turns)
     if not on_topic(text, f"{asked} {standalone}", passages, lang):
         return "the answer shares no word with the question"

@@ -10,7 +10,8 @@ because the model may write "2 ateliers" for "deux ateliers".
 The other way round, a question that asks for a quantity ("combien", "how many", "what
 budget") is not answered by a reply that states none: asked what the Kenyan workers were
 paid, which the articles never say, the model wrote that they were exposed to violent
-content "for a derisory wage".
+content "for a derisory wage". A question that asks when gets the same treatment: a reply
+that places nothing in time does not answer it.
 
 Acronyms are checked the same way, being no more paraphrasable than figures: asked which
 Greek association visited a stand, which the articles never name, the model made one up
@@ -73,6 +74,42 @@ _ASKS_FOR_A_QUANTITY = re.compile(
     r"|\bwhat (is|was|are|were) the (number|amount|budget|price|cost|salary|rate)\b"
     r"|\b(quel|what) (budget|montant|amount|salaire|salary)\b"
 )
+
+
+# "quand" and "when" ask for a time only as question words: opening the question or a clause
+# ("Et quand a-t-elle …", "c'était quand, …"), ending it ("ça ouvre quand ?"), or before a verb
+# ("when did …"); not in "que fait-elle quand une collectivité adhère ?" nor in "quand même".
+_ASKS_FOR_A_TIME = re.compile(
+    r"(?:^|[,;.?!] *|\b(?:et|mais|depuis|jusqu'a|c'est|c'etait|and|but|since) )(?:quand(?! meme\b)|when)\b"
+    r"|\bquand(?: exactement| precisement)? *\?|\bquand est-ce\b|\bquand [a-z]+-(?:t-)?(?:il|elle|ils|elles|on)\b"
+    r"|\bwhen (?:did|does|do|was|were|will|is|are|has|have|had|would|could|exactly)\b"
+    r"|\b(?:quelle|which|what) (?:annee|date|year|month|day|mois|jour)\b|\ba quel moment\b|\bwhat time\b"
+)
+# What places a time without digits: months, seasons, days and spans ("il y a deux ans").
+# Words that also mean something else are left out: "may", "march", "fall", "été", "an".
+_TIME_WORDS = {
+    "janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre", "octobre",
+    "novembre", "decembre", "january", "february", "april", "june", "july", "august", "september",
+    "october", "november", "december", "printemps", "automne", "hiver", "spring", "summer", "autumn",
+    "winter", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "monday",
+    "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "aujourd", "hier", "demain",
+    "today", "yesterday", "tomorrow", "ago", "depuis", "annee", "annees", "ans", "year", "years", "mois",
+    "month", "months", "semaine", "semaines", "week", "weeks", "jours", "days", "siecle", "century",
+    "decennie", "decade", "recemment", "recently", "bientot", "soon",
+}  # fmt: skip
+
+
+def asks_for_a_time(question: str) -> bool:
+    return bool(_ASKS_FOR_A_TIME.search(fold(question)))
+
+
+def states_a_time(answer: str) -> bool:
+    """Digits (passage references aside) or a word that places something in time.
+
+    Asked when an academy would open its first campus, which the articles never say, the
+    model wrote that it "will open its first campus in", and stopped there.
+    """
+    return bool(digit_figures(answer)) or any(w in _TIME_WORDS for w in _words(answer))
 
 
 def asks_for_a_quantity(question: str) -> bool:

@@ -25,6 +25,7 @@ from rag.answer import (
 )
 from rag.config import Settings
 from rag.figures import (
+    asks_for_a_time,
     invented_acronyms,
     invented_currencies,
     invented_figures,
@@ -483,6 +484,40 @@ def test_a_quantity_question_answered_without_a_quantity_is_withdrawn(question, 
     events, answer = run(pipeline(ScriptedLLM([reply]), passages=passages, top_k=1), question)
     assert answer.abstained == withdrawn, answer.text
     assert any(isinstance(e, Restart) and "asks for a quantity" in e.reason for e in events) == withdrawn
+
+
+@pytest.mark.parametrize(
+    ("question", "reply", "withdrawn"),
+    [
+        ("When will the academy open its first campus?", "The academy will open its first campus in [1].", True),
+        ("C'était quand, la lettre ouverte ?", "La lettre ouverte demandait une pause [1].", True),
+        ("When did she join?", "She joined in October 2021 [1].", False),
+        ("Et quand a-t-elle changé de statut ?", "Elle a changé de statut en 2019 [1].", False),
+        ("Quand la lettre a-t-elle été publiée ?", "Elle a été publiée il y a deux ans [1].", False),
+        ("Que fait-elle quand une collectivité adhère ?", "Elle accompagne la collectivité [1].", False),
+        ("Is it free, even when you are not a member?", "Yes, it is free for everyone [1].", False),
+    ],
+)
+def test_a_when_question_answered_without_a_time_is_withdrawn(question, reply, withdrawn):
+    text = "In October 2021 she joined; in 2019 it changed; the letter asked for a pause two years ago; elle accompagne la collectivité."
+    events, answer = run(pipeline(ScriptedLLM([reply]), passages=[passage(1, text=text)], top_k=1), question)
+    assert answer.abstained == withdrawn, answer.text
+    assert any(isinstance(e, Restart) and "asks when" in e.reason for e in events) == withdrawn
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("ça ouvre quand ?", True),
+        ("Depuis quand la MedNum existe-t-elle ?", True),
+        ("En quelle année a-t-il été fondé ?", True),
+        ("Le Time a publié son enquête à quel moment ?", True),
+        ("C'est quand même gratuit ?", False),
+        ("What happens when a member leaves?", False),
+    ],
+)
+def test_questions_that_ask_when(question, asks):
+    assert asks_for_a_time(question) == asks
 
 
 @pytest.mark.parametrize(
