@@ -9,7 +9,10 @@ shared prefix (llama.cpp reads the passages once per question):
 - ``none``: "copy the words that answer the question, or write NONE": 1 - P(a first word of refusal);
 - ``answer_mean`` / ``answer_low``: the model's own confidence in the answer the run recorded
   (its markers removed), read token by token under the answer prompt: the mean log-probability,
-  and the mean of its five least likely tokens.
+  and the mean of its five least likely tokens;
+- ``verify`` / ``verify_else``: the recorded answer given back after the answer prompt, then a
+  yes/no question about it in a new user turn, P(yes). Asked this way the check reuses the
+  whole answer prompt llama.cpp has just read, so it would cost only the answer's tokens.
 
 It prints each question's scores, then for each signal how well it separates the
 unanswerable questions from the answerable ones the run answered right (AUROC), and how
@@ -33,7 +36,7 @@ from rag.embeddings import load_embedder
 from rag.llm import model_path
 from rag.openmp import llama_settings, runtime_env
 from rag.prompts import PROMPTS_DIR_DEFAULT, answer_messages, fit_passages, load_prompts
-from rag.retrieval import RetrievalOptions, Retriever
+from rag.retrieval import Passage, RetrievalOptions, Retriever
 from rag.store import open_store
 
 PROBES = {
@@ -44,6 +47,13 @@ PROBES = {
     "none": (
         "Copy, word for word, the part of the passages above that answers the question."
         " If the passages do not answer it, write NONE."
+    ),
+}
+VERIFY = {
+    "verify": "Do the passages above state this answer to the question? Reply with yes or no only.",
+    "verify_else": (
+        "Does your answer give exactly what the question asks, as the passages state it, and not something"
+        " the passages say about another subject? Reply with yes or no only."
     ),
 }
 REFUSALS = {"none", "no", "non", "aucun", "aucune"}
@@ -125,6 +135,10 @@ def score_question(scorer: Scorer, prompts, passages, question: str, answer: str
         logprobs = scorer.reply_logprobs(answer_messages(prompts, passages, question, prompts.answer), answer)
         scores["answer_mean"] = sum(logprobs) / len(logprobs)
         scores["answer_low"] = sum(sorted(logprobs)[:5]) / min(5, len(logprobs))
+        asked = answer_messages(prompts, passages, question, prompts.answer)
+        for name, instruction in VERIFY.items():
+            turns = [*asked, {"role": "assistant", "content": answer}, {"role": "user", "content": instruction}]
+            scores[name] = scorer.share(scorer.next_token_probs(scorer.tokens(turns)), yes, no)
     return scores
 
 
@@ -140,11 +154,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="rag eval output folders (results.jsonl)")
     parser.add_argument("--out", type=Path, help="also write every question's scores here (JSON lines)")
+    parser.add_argument("--answered", action="store_true", help="only the questions the run answered")
     args = parser.parse_args()
     settings = load_settings()
     embedder = load_embedder(settings.embedding_model, settings.threads, settings.embedding_batch_size)
     store = open_store(settings, embedder.model_id, embedder.dimension)
-    retriever = Retriever(store, embedder, RetrievalOptions(bm25=settings.bm25, collapse_twins=settings.collapse_twins))
+    retriever = Retriever(store, embedder, RetrievalOptions.from_settings(settings))
+    stored = {chunk.chunk_id: chunk for chunk in store.iter_chunks()}
     scorer = Scorer(model_path(settings), settings.context_size, settings.llm_threads)
     budget = settings.context_size - settings.max_answer_tokens
 
@@ -152,10 +168,16 @@ def main() -> None:
     for run in args.runs:
         for line in (run / "results.jsonl").read_text(encoding="utf-8").splitlines():
             result = json.loads(line)
+            if args.answered and result["abstained"]:
+                continue
             question = result["standalone_question"]
             prompts = load_prompts(PROMPTS_DIR_DEFAULT, result["lang"])
-            retrieved = retriever.search(question, settings.top_k, lang=result["lang"]) if question else []
-            passages = fit_passages(prompts, retrieved, question, prompts.answer_retry, scorer.count_tokens, budget)
+            if "passages_given" in result:
+                given = result["retrieved"][: result["passages_given"]]
+                passages = [Passage.from_stored(stored[r["chunk_id"]], r["score"]) for r in given]
+            else:
+                retrieved = retriever.search(question, settings.top_k, lang=result["lang"]) if question else []
+                passages = fit_passages(prompts, retrieved, question, prompts.answer_retry, scorer.count_tokens, budget)
             if not passages:
                 continue
             answer = None if result["abstained"] else MARKER.sub("", result["answer"])
@@ -185,7 +207,7 @@ def main() -> None:
         args.out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
     print("\nsignal        AUROC   unanswerable caught / right answers lost, at each threshold")
-    for name in ("grounding", "exact", "none", "answer_mean", "answer_low"):
+    for name in ("grounding", "exact", "none", "answer_mean", "answer_low", *VERIFY):
         unanswerable = [r[name] for r in rows if r["outcome"] == "unanswerable" and name in r]
         right = [r[name] for r in rows if r["outcome"] == "right" and name in r]
         if not unanswerable or not right:
