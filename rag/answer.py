@@ -544,7 +544,19 @@ class Pipeline:
     def _condense(self, prompts: PromptSet, turns: list[dict[str, str]], question: str) -> str:
         reply = self.llm.chat(condense_messages(prompts, turns, question), CONDENSE_MAX_TOKENS)
         lines = [line.strip().strip('"«»“”').strip() for line in reply.strip().splitlines() if line.strip()]
-        return lines[0] if lines and len(lines[0]) > 3 else question
+        rewritten = lines[0] if lines and len(lines[0]) > 3 else question
+        # The small model often hands the follow-up back unchanged, its pronoun unresolved ("Et
+        # combien de membres a-t-elle ?"): then the reader's previous question says what it is
+        # about, unless the follow-up names what it asks about ("Who founded OpenAI?").
+        unchanged = content_words(rewritten, prompts.lang) <= content_words(question, prompts.lang)
+        if unchanged and not _PROPER_NAME.search(question.strip()):
+            previous = [t["content"] for t in turns if t["role"] == "user"][-1:]
+            return prompts.follow_up.format(question=question, previous=previous[0]) if previous else question
+        return rewritten
+
+
+# A capitalized word after the first ("Et en Europe", "Who founded OpenAI?") or an acronym.
+_PROPER_NAME = re.compile(r"(?<=\S)\s+(?!I\b)[A-ZÀ-Ý]|\b[A-Z]{2,}\b")
 
 
 def why_withdrawn(

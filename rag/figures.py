@@ -47,6 +47,8 @@ NUMBER_WORDS = {
     "quatre-vingt-dix": 90, "cent": 100, "mille": 1000,
     "premier": 1, "premiere": 1, "deuxieme": 2, "seconde": 2, "troisieme": 3, "quatrieme": 4,
     "cinquieme": 5, "dixieme": 10,
+    "huitaine": 8, "quinzaine": 15, "vingtaine": 20, "trentaine": 30, "quarantaine": 40, "cinquantaine": 50,
+    "soixantaine": 60,
 }  # fmt: skip
 
 

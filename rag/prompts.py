@@ -49,6 +49,7 @@ class PromptSet:
     yes: tuple[str, ...]
     no: tuple[str, ...]
     condense: str
+    follow_up: str
     abstention: str
     courtesy: tuple[str, ...]
     welcome: str

@@ -499,7 +499,10 @@ def test_a_quantity_question_answered_without_a_quantity_is_withdrawn(question, 
     ],
 )
 def test_a_when_question_answered_without_a_time_is_withdrawn(question, reply, withdrawn):
-    text = "In October 2021 she joined; in 2019 it changed; the letter asked for a pause two years ago; elle accompagne la collectivité."
+    text = (
+        "In October 2021 she joined; in 2019 it changed; the letter asked for a pause two years ago;"
+        " elle accompagne la collectivité."
+    )
     events, answer = run(pipeline(ScriptedLLM([reply]), passages=[passage(1, text=text)], top_k=1), question)
     assert answer.abstained == withdrawn, answer.text
     assert any(isinstance(e, Restart) and "asks when" in e.reason for e in events) == withdrawn
@@ -743,6 +746,37 @@ def test_a_follow_up_is_rewritten_before_retrieval():
         ["What is Guilhem Pradalié's background?", "Who runs La MedNum? Guilhem Pradalié. what's his background?"]
     ]
     assert "Who runs La MedNum?" in llm.asked[0][-1]["content"]
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "rewrite", "standalone"),
+    [
+        # Handed back unchanged, pronoun and all: the previous question says what it is about,
+        # in the follow-up's language.
+        (
+            "Et combien de membres a-t-elle ?",
+            "Combien de membres a-t-elle ?",
+            "Après la question « Qui dirige La MedNum ? », le lecteur demande maintenant :"
+            " Et combien de membres a-t-elle ?",
+        ),
+        (
+            "Where would the data come from?",
+            "Where would the data come from?",
+            'After the question "Qui dirige La MedNum ?", the reader now asks: Where would the data come from?',
+        ),
+        # A rewrite that adds what the conversation was about stands.
+        ("Et combien de membres a-t-elle ?", "Combien de membres a La MedNum ?", "Combien de membres a La MedNum ?"),
+        # A follow-up that names its subject is its own question.
+        ("Who founded OpenAI?", "Who founded OpenAI?", "Who founded OpenAI?"),
+    ],
+)
+def test_a_rewrite_that_adds_nothing_to_the_follow_up_is_read_with_the_previous_question(
+    follow_up, rewrite, standalone
+):
+    llm = ScriptedLLM(["It has more than 100 members [1]."], condensed=rewrite)
+    history = [{"role": "user", "content": "Qui dirige La MedNum ?"}, {"role": "assistant", "content": "Guilhem [1]."}]
+    _, answer = run(pipeline(llm), follow_up, history)
+    assert answer.standalone_question == standalone
 
 
 def test_a_fresh_question_is_checked_from_the_prompts_fixed_opening_and_a_follow_up_is_not():
