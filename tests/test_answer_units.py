@@ -531,6 +531,7 @@ def test_questions_that_ask_when(question, asks):
         ("Millions of people [1].", ["22 millions d'emplois"], True),
         ("Millions of people [1].", ["deux mille personnes"], False),
         ("Deux ateliers.", [], True),
+        ("Une quinzaine de salariés.", [], True),
         ("Une mutuelle.", [], False),
     ],
 )
