@@ -431,7 +431,7 @@ class Pipeline:
         # orange c'est payant ?"), so such a question is answered anyway, out of sight, and the
         # answer shown only if it says more than the question, in words a passage gives.
         doubted = grounding < self.settings.grounding_threshold
-        held = doubted and bool(passages) and asks_yes_or_no(standalone, lang)
+        held = doubted and bool(passages) and asks_yes_or_no(asked, lang)
         if not passages or (doubted and not held):
             prompt_tokens = sum(self.llm.count_tokens(m["content"]) for m in check) if passages else 0
             yield from abstain(prompt_tokens, message=prompts.welcome if courtesy else prompts.abstention)
@@ -572,9 +572,11 @@ def why_withdrawn(
         return f"the answer gave a sum in a currency no passage names ({', '.join(invented)})"
     if invented := invented_acronyms(text, sources) + invented_names(text, sources):
         return f"the answer names {', '.join(invented)}, which no passage names"
-    if asks_for_a_quantity(standalone) and not states_a_quantity(text, sources):
+    # What kind of answer is due is read from the reader's own words: a follow-up may be asked
+    # after the previous question, which asked for something else.
+    if asks_for_a_quantity(question) and not states_a_quantity(text, sources):
         return "the question asks for a quantity that the answer does not give"
-    if asks_for_a_time(standalone) and not states_a_time(text):
+    if asks_for_a_time(question) and not states_a_time(text):
         return "the question asks when, and the answer gives no time"
     asked = readers_words(question, turns)
     if not on_topic(text, f"{asked} {standalone}", passages, lang):

@@ -780,6 +780,18 @@ def test_a_rewrite_that_adds_nothing_to_the_follow_up_is_read_with_the_previous_
     assert answer.standalone_question == standalone
 
 
+def test_what_kind_of_answer_a_follow_up_needs_is_read_from_the_follow_up_not_the_previous_question():
+    llm = ScriptedLLM(["She works for a large mutual insurer, the MGEN [1]."], condensed="Where does she work?")
+    history = [{"role": "user", "content": "When did she join?"}, {"role": "assistant", "content": "In 2021 [1]."}]
+    _, answer = run(
+        pipeline(llm, passages=[passage(1, text="She works for the MGEN, a large mutual insurer.")]),
+        "Where does she work?",
+        history,
+    )
+    assert answer.standalone_question.startswith('After the question "When did she join?"')
+    assert not answer.abstained, answer.text
+
+
 def test_a_fresh_question_is_checked_from_the_prompts_fixed_opening_and_a_follow_up_is_not():
     llm = ScriptedLLM(["It is free [1].", "It opened in June [1]."])
     p = pipeline(llm)
