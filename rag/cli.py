@@ -367,20 +367,22 @@ def eval_run(
     OUT/chart.png. Running again with the same --out resumes: questions already in
     results.jsonl are skipped.
     """
+    import datetime
     from pathlib import Path
 
     if own_history and retrieval_only:
         raise click.UsageError("--own-history needs the language model: drop --retrieval-only")
-    from rag.evaluation import load_question_set, make_answerer, run_eval, write_metrics
+    from rag.evaluation import code_revision, load_question_set, make_answerer, run_eval, write_metrics
     from rag.report import headline_rows, write_report
 
+    started = (code_revision(), datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
     questions = load_question_set(Path(question_set))[:limit]
     settings = _settings(**overrides)
     out = Path(out_dir)
     answer_item = make_answerer(settings, retrieval_only, top_k, own_history)
     with tqdm(total=len(questions), unit="question", desc="Evaluating", file=sys.stderr, disable=as_json) as bar:
         items = run_eval(questions, out, answer_item, retrieval_only, progress=lambda _: bar.update())
-    metrics = write_metrics(out, items, retrieval_only, settings, question_set, top_k, own_history)
+    metrics = write_metrics(out, items, retrieval_only, settings, question_set, top_k, own_history, started)
     report = write_report(out, items, metrics)
     if as_json:
         click.echo(json.dumps(metrics, ensure_ascii=False))

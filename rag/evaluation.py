@@ -421,31 +421,47 @@ def make_answerer(settings, retrieval_only: bool, k: int | None, own_history: bo
     return answer
 
 
-def write_metrics(
-    out_dir: Path, items, retrieval_only: bool, settings, set_path: str, k: int | None, own_history: bool = False
-) -> dict[str, Any]:
-    """metrics.json, with what is needed to reproduce the run: git revision, settings, set."""
-    import dataclasses
-    import datetime
+def code_revision() -> str:
+    """The git revision of the code, read when a run starts: a commit made during a run is not the code it ran."""
     import subprocess
 
     from rag.config import PROJECT_ROOT
 
     try:
-        revision = subprocess.run(
+        return subprocess.run(
             ["git", "-C", str(PROJECT_ROOT), "describe", "--always", "--dirty"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        revision = "unknown"
+        return "unknown"
+
+
+def write_metrics(
+    out_dir: Path,
+    items,
+    retrieval_only: bool,
+    settings,
+    set_path: str,
+    k: int | None,
+    own_history: bool = False,
+    started: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """metrics.json, with what is needed to reproduce the run: git revision, settings, set.
+
+    ``started`` is the code revision and the time when the run began; by default, now.
+    """
+    import dataclasses
+    import datetime
+
+    revision, date = started or (code_revision(), datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
     metrics = compute_metrics(items, retrieval_only)
     private = ("content_dir", "store_dir", "models_dir", "feedback_file", "auth")
     chosen = {k: str(v) for k, v in dataclasses.asdict(settings).items() if k not in private}
     metrics["run"] = {
         "git_revision": revision,
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "date": date,
         "set": str(set_path),
         "questions": len(items),
         "retrieval_only": retrieval_only,

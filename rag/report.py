@@ -111,7 +111,7 @@ def write_report(out_dir: Path, items: Sequence[dict[str, Any]], metrics: dict[s
     lines = [
         f"# Evaluation of {run.get('set', 'a question set')}",
         "",
-        f"- git revision: `{run.get('git_revision', 'unknown')}`; run at {run.get('date', '?')}",
+        f"- git revision: `{run.get('git_revision', 'unknown')}`; started at {run.get('date', '?')}",
         f"- mode: {'retrieval only' if run.get('retrieval_only') else 'full answers'}; {len(items)} questions",
         f"- settings: `{json.dumps(run.get('settings', {}), ensure_ascii=False)}`",
         "",

@@ -182,3 +182,18 @@ def test_own_history_needs_the_language_model(tmp_path):
         ["eval", str(path), "--out", str(tmp_path / "out"), "--retrieval-only", "--own-history"], {"PATH": "/usr/bin"}
     )
     assert result.returncode == 2 and "--own-history needs the language model" in result.stderr
+
+
+def test_a_run_records_the_code_revision_and_time_it_started(tmp_path):
+    from rag.config import Settings
+    from rag.evaluation import code_revision, write_metrics
+
+    started = ("abc1234", "2026-12-07T16:00:00+00:00")
+    metrics = write_metrics(tmp_path, [], True, Settings(), "set.jsonl", None, started=started)
+    written = json.loads((tmp_path / "metrics.json").read_text())["run"]
+    assert (
+        (written["git_revision"], written["date"])
+        == started
+        == (metrics["run"]["git_revision"], metrics["run"]["date"])
+    )
+    assert write_metrics(tmp_path, [], True, Settings(), "set.jsonl", None)["run"]["git_revision"] == code_revision()
