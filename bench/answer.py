@@ -4,7 +4,9 @@ For each question: time to first token and total time through the answer API, th
 prompt's tokens, then the same grounding check and the same answer prompt sent straight
 to llama.cpp (same passages, same number of output tokens). The ratio end-to-end /
 llama.cpp shows what the pipeline adds (target <= 1.1). Before each measurement the model
-forgets the prompts it read and kept, so both start cold.
+forgets the prompts it read and kept, so both start cold. llama.cpp is sent one answer: a
+question the pipeline answers twice (its first answer repeated itself or cited nothing)
+shows a higher ratio, and that second answer is part of what the pipeline adds.
 
     python bench/answer.py [--limit 10] [--set eval/dev.jsonl]
 """
