@@ -49,7 +49,7 @@ from rag.figures import (
     states_a_quantity,
     states_a_time,
 )
-from rag.language import content_words, detect_language, fold
+from rag.language import content_words, detect_language, fold, has_names
 from rag.llm import LLM, load_llm
 from rag.prompts import (
     PROMPTS_DIR_DEFAULT,
@@ -549,14 +549,10 @@ class Pipeline:
         # combien de membres a-t-elle ?"): then the reader's previous question says what it is
         # about, unless the follow-up names what it asks about ("Who founded OpenAI?").
         unchanged = content_words(rewritten, prompts.lang) <= content_words(question, prompts.lang)
-        if unchanged and not _PROPER_NAME.search(question.strip()):
+        if unchanged and not has_names(question.strip()):
             previous = [t["content"] for t in turns if t["role"] == "user"][-1:]
             return prompts.follow_up.format(question=question, previous=previous[0]) if previous else question
         return rewritten
-
-
-# A capitalized word after the first ("Et en Europe", "Who founded OpenAI?") or an acronym.
-_PROPER_NAME = re.compile(r"(?<=\S)\s+(?!I\b)[A-ZÀ-Ý]|\b[A-Z]{2,}\b")
 
 
 def why_withdrawn(

@@ -26,7 +26,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from rag.language import fold, unaccented
+from rag.language import ACRONYM, fold, unaccented
 
 # Numbers that point at passages or number a list: "[2]", "(2)", "passage 2", "2. " at a line start.
 _REFERENCE = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]|\(\s*\d+\s*\)|\bpassages?\s+\d+|^\s*\d+[.)]\s", re.MULTILINE)
@@ -192,7 +192,6 @@ def invented_figures(answer: str, sources: Iterable[str]) -> list[str]:
 
 
 # Two or more capitals (and digits), a whole word: "SOGA", "UE", "G20"; not "SMEs" nor "Mr".
-_ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]+\b")
 _LETTERS = re.compile(r"[a-z0-9]+")
 
 
@@ -205,14 +204,14 @@ def invented_acronyms(answer: str, sources: Iterable[str]) -> list[str]:
     """
     texts = list(sources)
     words = _folded_words(texts)
-    given = [Counter(fold(a)) for text in texts for a in _ACRONYM.findall(unaccented(text))]
+    given = [Counter(fold(a)) for text in texts for a in ACRONYM.findall(unaccented(text))]
 
     def held(acronym: str) -> bool:
         folded = fold(acronym)
         letters = Counter(folded)
         return folded in words or any(sum(((letters - other) + (other - letters)).values()) <= 1 for other in given)
 
-    return [a for a in dict.fromkeys(_ACRONYM.findall(unaccented(answer))) if not held(a)]
+    return [a for a in dict.fromkeys(ACRONYM.findall(unaccented(answer))) if not held(a)]
 
 
 def _folded_words(texts: Iterable[str]) -> set[str]:

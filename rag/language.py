@@ -36,6 +36,8 @@ _LETTER_WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 _WORD = re.compile(rf"{_LETTER_WORD.pattern}|\d+")
 # A capitalized word that follows another word (not one that opens the text or a sentence).
 _NAME = re.compile(r"(?<=[\w,;:'’\"»)] )[A-ZÀ-ÖØ-Þ][\w.\-’']*")
+# "UE", "SCIC", "A4": capitals and digits, opening with a capital.
+ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]+\b")
 _STEMMERS = {"fr": "french", "en": "english", "de": "german", "es": "spanish", "it": "italian", "pt": "portuguese"}
 
 
@@ -60,6 +62,11 @@ def without_names(text: str) -> str:
     """``text`` without the capitalized words after its first, or all of it if that leaves under two words."""
     rest = _NAME.sub(" ", text)
     return rest if len(_LETTER_WORD.findall(rest)) >= 2 else text
+
+
+def has_names(text: str) -> bool:
+    """Whether ``text`` names something: a capitalized word after its first (not "I"), or an acronym."""
+    return any(name.group() != "I" for name in _NAME.finditer(text)) or bool(ACRONYM.search(text))
 
 
 def unaccented(text: str) -> str:
