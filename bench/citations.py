@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.answer import _MARKER, ANSWER_SO_FAR_WEIGHT, SentenceCiter
+from rag.answer import ANSWER_SO_FAR_WEIGHT
 from rag.chunking import passage_sentences
+from rag.citations import MARKER, SentenceCiter
 from rag.config import load_settings
 from rag.embeddings import load_embedder
 from rag.evaluation import load_question_set, normalize, read_results
@@ -172,7 +173,7 @@ def main() -> None:
                 passages,
                 item["lang"],
                 item.get("standalone_question") or item["question"],
-                _MARKER.sub("", item["answer"]),
+                MARKER.sub("", item["answer"]),
             )
             for name, method in methods.items():
                 cited = set(cite(method, reply))

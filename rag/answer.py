@@ -3,24 +3,13 @@
 The steps: rewrite a follow-up into a standalone question; retrieve; decide whether the
 passages hold the answer (a yes/no grounding check read from the model's first-token
 probabilities, because a small model told "say you don't know if..." in the answer
-prompt refuses most answerable questions); then answer with numbered citations. The
-small model's own markers mostly point at passage [1] or at all of them, so by default
-each sentence is cited, as it streams, with the given passage that best supports it
-(`SentenceCiter`); with `check_citations` off, the model's markers are shown once
-checked to point at a passage it was given (`CitationFilter`). An answer that says
-nothing but markers, or starts repeating a sentence, is stopped and retried once with a
-firmer instruction; a second marker-only answer abstains, a second loop is cut before it.
-A line that only repeats a passage's title is not shown (`TitleEchoFilter`).
-An answer that states a figure found in no passage (nor in the conversation) has invented
-it, and one that shares no meaningful word with the question (nor the user's earlier
-turns, nor a passage sentence about the question) answers something else: both are
-withdrawn for the abstention message, and so is one that names what no passage names (an
-acronym, or a name of two words or more such as "Victor Hugo"). So is an answer that
-gives no quantity to a question that asks for one ("how many", "combien", "what
-budget"), one that only says a "which / who / what" question again ("the expert works
-for a large mutual"), and one that only asks a question (an interviewer's, copied from
-a passage). A turn that only greets or thanks, or a fresh question that names nothing,
-gets a fixed message without a search.
+prompt refuses most answerable questions); then answer, each sentence cited as it
+streams (`rag/citations.py`). An answer that says nothing but markers, or starts
+repeating a sentence, is stopped and retried once with a firmer instruction; a second
+marker-only answer abstains, a second loop is cut before it. A finished answer that
+invents or does not answer (`rag/checks.py`) is withdrawn for the abstention message. A
+turn that only greets or thanks, or a fresh question that names nothing, gets a fixed
+message without a search.
 
 The CLI, the web UI and the evaluation all call `Pipeline.stream` / `Pipeline.answer`.
 """
@@ -28,28 +17,27 @@ The CLI, the web UI and the evaluation all call `Pipeline.stream` / `Pipeline.an
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.chunking import passage_sentences
+from rag.checks import (
+    adds_from_passages,
+    asks_yes_or_no,
+    first_repetition,
+    has_words,
+    is_courtesy,
+    names_something,
+    readers_words,
+    why_withdrawn,
+)
+from rag.citations import CitationFilter, SentenceCiter, TitleEchoFilter, cited_numbers
 from rag.config import Settings, load_settings
 from rag.embeddings import load_embedder
-from rag.figures import (
-    asks_for_a_quantity,
-    asks_for_a_time,
-    invented_acronyms,
-    invented_currencies,
-    invented_figures,
-    invented_names,
-    states_a_quantity,
-    states_a_time,
-)
-from rag.language import content_words, detect_language, fold, has_names
+from rag.language import content_words, detect_language, has_names
 from rag.llm import LLM, load_llm
 from rag.prompts import (
     PROMPTS_DIR_DEFAULT,
@@ -71,8 +59,6 @@ HISTORY_CHARS = 1200
 # citation: a sentence that elaborates ("it also trains them") is scored with what the
 # answer is about. Measured with bench/citations.py; see "Why the defaults" in the README.
 ANSWER_SO_FAR_WEIGHT = 0.5
-_MARKER = re.compile(r"\[(\s*\d+\s*(?:[,;]\s*\d+\s*)*)\]")
-_MARKER_CHARS = set("0123456789,; ")
 
 
 class QuestionError(ValueError):
@@ -174,158 +160,6 @@ class Done:
 
 
 Event = Reading | Token | Restart | Done
-
-
-class CitationFilter:
-    """Streams text while holding back anything that may be a citation marker until it is checked.
-
-    Markers whose numbers were all given to the model come out as ``[n]`` or ``[n, m]``; numbers
-    that were not are dropped, and a marker left with none disappears.
-    """
-
-    def __init__(self, valid: range) -> None:
-        self.valid = valid
-        self.cited: list[int] = []
-        self._pending = ""
-
-    def feed(self, text: str) -> str:
-        self._pending += text
-        out = []
-        while self._pending:
-            start = self._pending.find("[")
-            if start < 0:
-                out.append(self._pending)
-                self._pending = ""
-                break
-            out.append(self._pending[:start])
-            self._pending = self._pending[start:]
-            end = self._pending.find("]")
-            inside = self._pending[1:] if end < 0 else self._pending[1:end]
-            if not set(inside) <= _MARKER_CHARS or len(inside) > 24:
-                out.append("[")
-                self._pending = self._pending[1:]
-                continue
-            if end < 0:
-                break
-            out.append(self._rewrite(self._pending[: end + 1]))
-            self._pending = self._pending[end + 1 :]
-        return "".join(out)
-
-    def flush(self) -> str:
-        rest, self._pending = self._pending, ""
-        return rest if not rest.startswith("[") else ""
-
-    def _rewrite(self, marker: str) -> str:
-        kept = [n for n in dict.fromkeys(_cited_numbers(marker)) if n in self.valid]
-        for n in kept:
-            if n not in self.cited:
-                self.cited.append(n)
-        return f"[{', '.join(map(str, kept))}]" if kept else ""
-
-
-class SentenceCiter:
-    """Streams the model's text without its own markers, ending each sentence with a checked one.
-
-    ``support`` gives, for a finished sentence, the number of the passage that best
-    supports it, or None. The marker goes before the sentence's final punctuation, which
-    is held back until the next word shows the sentence has ended: "6.3" and "i.e. a"
-    do not.
-    """
-
-    def __init__(self, support: Callable[[str], int | None]) -> None:
-        self.support = support
-        self.cited: list[int] = []
-        self._markers = CitationFilter(range(0))
-        self._sentence = ""
-        self._held = ""
-
-    def feed(self, text: str) -> str:
-        return "".join(self._char(c) for c in self._markers.feed(text))
-
-    def flush(self) -> str:
-        rest = "".join(self._char(c) for c in self._markers.flush())
-        return rest + self._end_sentence(self._held.rstrip(" "), "")
-
-    def _char(self, char: str) -> str:
-        held = self._held
-        if char == "\n":
-            return self._end_sentence(held.rstrip(" "), "\n")
-        if char.isspace():
-            if held or self._sentence:
-                self._held = held.rstrip(" ") + " "
-            return ""
-        if char in ".!?":
-            self._held = held.rstrip(" ") + char
-            return ""
-        if held.endswith(" ") and held.rstrip(" ")[-1:] in (".", "!", "?") and not char.islower():
-            return self._end_sentence(held.rstrip(" "), " ") + self._char(char)
-        if char in ",;:" and not held.strip():
-            held = ""
-        self._held = ""
-        self._sentence += held + char
-        return held + char
-
-    def _end_sentence(self, punctuation: str, after: str) -> str:
-        """The sentence's marker and final punctuation; a space after it waits for more text."""
-        sentence, self._sentence = self._sentence, ""
-        marker = ""
-        if len(re.findall(r"\w+", sentence)) >= 3 and (n := self.support(sentence)) is not None:
-            marker = f" [{n}]"
-            if n not in self.cited:
-                self.cited.append(n)
-        self._held = " " if after == " " and (sentence or punctuation) else ""
-        return marker + punctuation + ("" if after == " " else after)
-
-
-class TitleEchoFilter:
-    """Drops a line that only repeats a given passage's title.
-
-    The small model sometimes writes the title of the passage it draws on as a heading of
-    its own, first or between paragraphs; shown, it reads as part of the answer and gets
-    cited. Each line is held back while it may still turn out to be a title, so the delay
-    ends as soon as it differs from every title.
-    """
-
-    def __init__(self, titles: Sequence[str]) -> None:
-        self.titles = {t for t in map(_comparable, titles) if t}
-        self._line: str | None = ""  # the start of the current line while held, None once shown
-        self._after_title = False
-
-    def feed(self, text: str) -> str:
-        shown = []
-        while text:
-            if self._after_title:
-                text = text.lstrip("\n")
-                self._after_title = not text
-            elif self._line is None:
-                line, newline, text = text.partition("\n")
-                shown.append(line + newline)
-                if newline:
-                    self._line = ""
-            else:
-                head, newline, text = (self._line + text).partition("\n")
-                if newline:
-                    self._line = ""
-                    if _comparable(head) in self.titles:
-                        self._after_title = True
-                    else:
-                        shown.append(head + newline)
-                elif any(title.startswith(_comparable(head)) for title in self.titles):
-                    self._line = head
-                else:
-                    shown.append(head)
-                    self._line = None
-        return "".join(shown)
-
-    def flush(self) -> str:
-        held, self._line = self._line or "", None
-        return "" if _comparable(held) in self.titles else held
-
-
-def _comparable(line: str) -> str:
-    """A line's words, without markers, accents, case, punctuation or markdown."""
-    line = re.sub(r"\[[\d,; ]*$", "", _MARKER.sub(" ", line))
-    return " ".join(re.findall(r"\w+", fold(line)))
 
 
 def clean_question(question: str) -> str:
@@ -475,10 +309,10 @@ class Pipeline:
                 if attempt and not held:
                     yield Restart("the model began repeating itself; its answer stops before the repetition")
                     yield Token(text)
-            cited = [n for n in dict.fromkeys(_cited_numbers(text)) if 1 <= n <= len(passages)]
-            if cited and _has_words(text) and repeat_at is None:
+            cited = [n for n in dict.fromkeys(cited_numbers(text)) if 1 <= n <= len(passages)]
+            if cited and has_words(text) and repeat_at is None:
                 break
-        if not _has_words(text):
+        if not has_words(text):
             # Asked twice, the model wrote nothing but markers: it has no answer to give.
             yield from abstain(
                 prompt_tokens, text and "the model gave no answer from the passages; the sources do not say"
@@ -553,209 +387,6 @@ class Pipeline:
             previous = [t["content"] for t in turns if t["role"] == "user"][-1:]
             return prompts.follow_up.format(question=question, previous=previous[0]) if previous else question
         return rewritten
-
-
-def why_withdrawn(
-    text: str, question: str, standalone: str, turns: Sequence[dict[str, str]], passages: Sequence[Passage], lang: str
-) -> str | None:
-    """Why a finished answer must not be shown, or None: it invents, or it does not answer."""
-    if asks_instead(text):
-        return "the answer only asks a question"
-    sources = [question, standalone, *(t["content"] for t in turns), *(f"{p.title} {p.text}" for p in passages)]
-    if invented := invented_figures(text, sources):
-        return f"the answer gave figures that no passage contains ({', '.join(invented)})"
-    if invented := invented_currencies(text, sources):
-        return f"the answer gave a sum in a currency no passage names ({', '.join(invented)})"
-    if invented := invented_acronyms(text, sources) + invented_names(text, sources):
-        return f"the answer names {', '.join(invented)}, which no passage names"
-    # What kind of answer is due is read from the reader's own words: a follow-up may be asked
-    # after the previous question, which asked for something else.
-    if asks_for_a_quantity(question) and not states_a_quantity(text, sources):
-        return "the question asks for a quantity that the answer does not give"
-    if asks_for_a_time(question) and not states_a_time(text):
-        return "the question asks when, and the answer gives no time"
-    asked = readers_words(question, turns)
-    if not on_topic(text, f"{asked} {standalone}", passages, lang):
-        return "the answer shares no word with the question"
-    if restates_the_question(text, f"{question} {standalone}", f"{asked} {standalone}", lang):
-        return "the answer only says the question again"
-    return None
-
-
-def readers_words(question: str, turns: Sequence[dict[str, str]]) -> str:
-    """What the reader wrote: the question and their earlier turns."""
-    return " ".join([question, *(t["content"] for t in turns if t["role"] == "user")])
-
-
-def first_repetition(text: str) -> int | None:
-    """Where the answer starts saying again what it said: a whole sentence, or a looping phrase."""
-    found = [at for at in (first_repeated_sentence(text), looping_phrase(text)) if at is not None]
-    return min(found, default=None)
-
-
-def looping_phrase(text: str) -> int | None:
-    """Where a run of three words or more, said three times in a row at the end, first comes back.
-
-    The small model can loop inside one sentence, which never ends ("des forums de discussion,
-    des groupes de travail, des forums de discussion, …") until the token limit.
-    """
-    words = list(re.finditer(r"\w+", _MARKER.sub(lambda m: " " * len(m.group()), text)))
-    lowered = [w.group().lower() for w in words]
-    for size in range(3, len(words) // 3 + 1):
-        tail = lowered[len(words) - 3 * size :]
-        if tail[:size] == tail[size : 2 * size] == tail[2 * size :]:
-            start = len(words) - 3 * size
-            while start and lowered[start - 1] == lowered[start - 1 + size]:
-                start -= 1
-            return words[start + size].start()
-    return None
-
-
-def first_repeated_sentence(text: str) -> int | None:
-    """Where a finished sentence of four words or more says again what an earlier one said."""
-    seen: set[tuple[str, ...]] = set()
-    start = 0
-    for end in re.finditer(r"[.!?](?=\s)|\n", text):
-        words = tuple(re.findall(r"\w+", _MARKER.sub("", text[start : end.end()]).lower()))
-        if len(words) >= 4:
-            if words in seen:
-                return start
-            seen.add(words)
-        start = end.end()
-    return None
-
-
-def on_topic(answer: str, asked: str, passages: Sequence[Passage], lang: str) -> bool:
-    """Whether the answer says something about what was asked, directly or through a passage.
-
-    An answer that shares no meaningful word with the question is usually a neighbouring
-    fact ("it is a bit early to say" for opening hours). But a terse answer may only name
-    what a passage's sentence about the question lists ("research, e-government" for the
-    priority themes): a passage sentence that shares two words with the question and one
-    with the answer links them.
-    """
-    answer_words = content_words(_MARKER.sub(" ", answer), lang)
-    asked_words = content_words(asked, lang)
-    if answer_words & asked_words:
-        return True
-    needed = min(2, len(asked_words))
-    return any(
-        len(words & asked_words) >= needed and words & answer_words
-        for passage in passages
-        for words in (content_words(s, lang) for s in passage_sentences(passage.text))
-    )
-
-
-# Words that qualify without naming anything ("une grande mutuelle"), and the question
-# words themselves: an answer that adds only these to the question has said nothing.
-_VAGUE_WORDS = {
-    "fr": "grand grande gros grosse important importante principal principale petit petite certain certaine"
-    " divers diverse plusieurs nombreux nombreuse différent différente autre tel telle",
-    "en": "big large great major main important small little certain various several many numerous different"
-    " other some such",
-}
-_QUESTION_WORDS = {
-    "fr": "qui quel quelle quels quelles quoi comment combien où pourquoi quand lequel laquelle lesquels lesquelles",
-    "en": "who whom whose what which when where why how",
-}
-# "que" asks "what" only at the start: "est-ce que" opens a yes/no question.
-_FRENCH_WHAT = r"\bqu['’]est-ce\b|^\W*que\b"
-_ASKS_WHICH = {
-    "fr": re.compile(rf"\b({'|'.join(_QUESTION_WORDS['fr'].split())})\b|{_FRENCH_WHAT}", re.IGNORECASE),
-    "en": re.compile(rf"\b({'|'.join(_QUESTION_WORDS['en'].split())})\b", re.IGNORECASE),
-}
-_YES_OR_NO = re.compile(r"^\W*(oui|non|yes|no)\b", re.IGNORECASE)
-
-
-def restates_the_question(answer: str, question: str, asked: str, lang: str) -> bool:
-    """Whether the answer to a "which / who / what" question only says the question again.
-
-    "La mutuelle pour laquelle travaille notre expert est une grande mutuelle" answers
-    "Pour quelle mutuelle travaille l'expert ?" without naming one: the model found the
-    expert but no name. Any other word, number or name the answer adds counts as saying
-    something. ``question`` decides whether it is such a question (a yes/no one is
-    answered by "oui"); ``asked`` is everything the reader wrote.
-    """
-    asks_which = _ASKS_WHICH.get(lang)
-    if asks_which is None or not asks_which.search(question) or _YES_OR_NO.match(answer):
-        return False
-    said = content_words(f"{asked} {_QUESTION_WORDS[lang]} {_VAGUE_WORDS[lang]}", lang)
-    return not content_words(_MARKER.sub(" ", answer), lang) - said
-
-
-def is_courtesy(question: str, courtesy_words: Sequence[str]) -> bool:
-    """Whether the turn only greets or thanks: all its words, accents aside, are courtesy words."""
-    words = re.findall(r"[a-z]+", fold(question))
-    return bool(words) and set(words) <= set(courtesy_words)
-
-
-def names_something(question: str, lang: str) -> bool:
-    """Whether the question has a word besides stopwords and question words ("what?", "Qui ?" have none)."""
-    return bool(content_words(question, lang) - content_words(_QUESTION_WORDS[lang], lang))
-
-
-# A question without a question word asks yes or no (an order without a question mark
-# does not), and so does one that opens with an auxiliary or "est-ce que" even with a
-# "who" further on ("is there anything for kids who …").
-_YES_NO_OPENING = {
-    "fr": re.compile(r"^\W*(est-ce qu|y a-t-il)", re.IGNORECASE),
-    "en": re.compile(
-        r"^\W*(is|are|was|were|am|do|does|did|can|could|has|have|had|will|would|should|shall|may|might|must)\b",
-        re.IGNORECASE,
-    ),
-}
-_YES_NO_WORDS = "oui non si yes no not pas ne"
-
-
-def asks_yes_or_no(question: str, lang: str) -> bool:
-    """Whether the question is answered by yes or no ("odc orange c'est payant ?")."""
-    if lang not in _ASKS_WHICH:
-        return False
-    if _YES_NO_OPENING[lang].match(question):
-        return True
-    return question.rstrip().endswith("?") and not _ASKS_WHICH[lang].search(question)
-
-
-def adds_from_passages(answer: str, asked: str, passages: Sequence[Passage], lang: str) -> bool:
-    """Whether the answer says something the question did not, in words a passage gives.
-
-    To a yes/no question the passages do not answer, the small model replies with the
-    question turned round ("No, La MedNum does not run a podcast"); to one they answer, it
-    adds what they say ("Oui, les Orange Digital Center sont gratuits").
-    """
-    said = content_words(f"{asked} {_QUESTION_WORDS[lang]} {_VAGUE_WORDS[lang]} {_YES_NO_WORDS}", lang)
-    given = content_words(" ".join(f"{p.title} {p.text}" for p in passages), lang)
-    return any(
-        word in given and not any(_same_word(word, other) for other in said)
-        for word in content_words(_MARKER.sub(" ", answer), lang)
-    )
-
-
-def _same_word(stem: str, other: str) -> bool:
-    """The stemmer leaves some forms apart ("proposent-ils" and "propose", "centers" and "center")."""
-    if stem == other:
-        return True
-    shorter, longer = sorted((stem, other), key=len)
-    return len(shorter) >= 4 and longer.startswith(shorter)
-
-
-def asks_instead(answer: str) -> bool:
-    """Whether every sentence of the answer is a question.
-
-    The small model sometimes copies an interviewer's question from a passage ("Pouvez-vous
-    nous présenter votre parcours professionnel ?") as its whole answer: that answers nothing.
-    """
-    sentences = passage_sentences(_MARKER.sub("", answer))
-    return bool(sentences) and all(s.endswith("?") for s in sentences)
-
-
-def _cited_numbers(text: str) -> list[int]:
-    return [int(n) for marker in _MARKER.findall(text) for n in re.split(r"[,;]", marker)]
-
-
-def _has_words(text: str) -> bool:
-    """An answer made only of citation markers says nothing."""
-    return len(re.findall(r"[^\W\d_]{2,}", _MARKER.sub("", text))) >= 3
 
 
 def _history_language(turns: list[dict[str, str]]) -> str:

@@ -1,6 +1,6 @@
 import pytest
 
-from rag.language import detect_language, without_names
+from rag.language import content_words, detect_language, without_names
 
 
 @pytest.mark.parametrize(
@@ -49,3 +49,15 @@ def test_text_without_letters_gets_the_default(text):
 )
 def test_names_are_left_out_unless_too_little_is_left(text, kept):
     assert without_names(text).split() == kept.split()
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "words"),
+    [
+        ("Other companies used THE contractor", "en", {"compani", "use", "contractor"}),
+        ("les ménages modestes, d'après l'État", "fr", {"menag", "modest", "apre", "etat"}),
+        ("It was 6.3 in 2030 [1]", "en", {"6", "3", "2030", "1"}),
+    ],
+)
+def test_content_words_are_stems_without_stopwords_accents_or_case(text, lang, words):
+    assert content_words(text, lang) == words
