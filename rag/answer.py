@@ -20,7 +20,7 @@ import contextlib
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -234,6 +234,9 @@ class Pipeline:
         grounding = self.llm.yes_probability(check, prompts.yes, prompts.no, preamble) if passages else 0.0
         timings["grounding_s"] = time.perf_counter() - mark
 
+        def first_token() -> None:
+            timings.setdefault("first_token_s", time.perf_counter() - started)
+
         def finish(text: str, abstained: bool, citations: tuple[Citation, ...], prompt_tokens: int) -> Done:
             timings["total_s"] = time.perf_counter() - started
             return Done(
@@ -257,7 +260,7 @@ class Pipeline:
             """Replace anything shown (saying why) with a fixed message: by default, "the sources do not say"."""
             if withdrawn and not held:
                 yield Restart(withdrawn)
-            timings.setdefault("first_token_s", time.perf_counter() - started)
+            first_token()
             yield Token(message)
             yield finish(message, True, (), prompt_tokens)
 
@@ -271,9 +274,42 @@ class Pipeline:
             yield from abstain(prompt_tokens, message=prompts.welcome if courtesy else prompts.abstention)
             return
 
+        text, cited, prompt_tokens = yield from self._write(prompts, passages, standalone, not held, first_token)
+        if not has_words(text):
+            # Asked twice, the model wrote nothing but markers: it has no answer to give.
+            yield from abstain(
+                prompt_tokens, text and "the model gave no answer from the passages; the sources do not say"
+            )
+            return
+        if reason := why_withdrawn(text, question, standalone, turns, passages, lang):
+            yield from abstain(prompt_tokens, f"{reason}; the sources do not say")
+            return
+        if held:
+            if not adds_from_passages(text, f"{readers_words(question, turns)} {standalone}", passages, lang):
+                yield from abstain(prompt_tokens)
+                return
+            first_token()
+            yield Token(text)
+        citations = tuple(_citation(n, passages[n - 1]) for n in cited)
+        yield finish(text, False, citations, prompt_tokens)
+
+    def _write(
+        self,
+        prompts: PromptSet,
+        passages: Sequence[Passage],
+        standalone: str,
+        visible: bool,
+        first_token: Callable[[], None],
+    ) -> Generator[Event, None, tuple[str, list[int], int]]:
+        """The model's answer, cited, and streamed as it comes when ``visible``.
+
+        An answer that cites nothing, says nothing or starts repeating itself is asked again
+        once with a firmer instruction. Returns the text, the passage numbers it cites and the
+        tokens of the prompt read.
+        """
         text, cited, prompt_tokens = "", [], 0
         for attempt, instruction in enumerate((prompts.answer, prompts.answer_retry)):
-            if attempt and not held:
+            if attempt and visible:
                 yield Restart(
                     "the answer cited no passage, said nothing or repeated itself;"
                     " asking again with a firmer instruction"
@@ -291,8 +327,8 @@ class Pipeline:
                     shown = citation_filter.feed(title_echo.feed(piece))
                     if shown:
                         pieces.append(shown)
-                        if not held:
-                            timings.setdefault("first_token_s", time.perf_counter() - started)
+                        if visible:
+                            first_token()
                             yield Token(shown)
                         # A small model that repeats a sentence has lost the thread: stop it there.
                         if (repeat_at := first_repetition("".join(pieces))) is not None:
@@ -301,34 +337,18 @@ class Pipeline:
                 tail = citation_filter.feed(title_echo.flush()) + citation_filter.flush()
                 if tail:
                     pieces.append(tail)
-                    if not held:
+                    if visible:
                         yield Token(tail)
                 text = "".join(pieces).strip()
             else:
                 text = "".join(pieces)[:repeat_at].strip().rstrip(",;:").rstrip()
-                if attempt and not held:
+                if attempt and visible:
                     yield Restart("the model began repeating itself; its answer stops before the repetition")
                     yield Token(text)
             cited = [n for n in dict.fromkeys(cited_numbers(text)) if 1 <= n <= len(passages)]
             if cited and has_words(text) and repeat_at is None:
                 break
-        if not has_words(text):
-            # Asked twice, the model wrote nothing but markers: it has no answer to give.
-            yield from abstain(
-                prompt_tokens, text and "the model gave no answer from the passages; the sources do not say"
-            )
-            return
-        if reason := why_withdrawn(text, question, standalone, turns, passages, lang):
-            yield from abstain(prompt_tokens, f"{reason}; the sources do not say")
-            return
-        if held:
-            if not adds_from_passages(text, f"{readers_words(question, turns)} {standalone}", passages, lang):
-                yield from abstain(prompt_tokens)
-                return
-            timings.setdefault("first_token_s", time.perf_counter() - started)
-            yield Token(text)
-        citations = tuple(_citation(n, passages[n - 1]) for n in cited)
-        yield finish(text, False, citations, prompt_tokens)
+        return text, cited, prompt_tokens
 
     def _citer(self, passages: Sequence[Passage]) -> SentenceCiter | CitationFilter:
         if not self.settings.check_citations:
