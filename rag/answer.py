@@ -26,6 +26,7 @@ from typing import Any
 
 from rag.checks import (
     adds_from_passages,
+    asks_for_a_fact,
     asks_yes_or_no,
     first_repetition,
     has_words,
@@ -267,7 +268,7 @@ class Pipeline:
         # The check scores yes/no questions low even when a passage answers them (dev-005 "odc
         # orange c'est payant ?"), so such a question is answered anyway, out of sight, and the
         # answer shown only if it says more than the question, in words a passage gives.
-        doubted = grounding < self.settings.grounding_threshold
+        doubted = grounding < self.grounding_threshold(asked, lang, turns)
         held = doubted and bool(passages) and asks_yes_or_no(asked, lang)
         if not passages or (doubted and not held):
             prompt_tokens = sum(self.llm.count_tokens(m["content"]) for m in check) if passages else 0
@@ -292,6 +293,17 @@ class Pipeline:
             yield Token(text)
         citations = tuple(_citation(n, passages[n - 1]) for n in cited)
         yield finish(text, False, citations, prompt_tokens)
+
+    def grounding_threshold(self, asked: str, lang: str, turns: Sequence[dict[str, str]]) -> float:
+        """The check's score below which the passages are taken not to answer the question.
+
+        A fresh question that asks for one fact needs a surer check: passages about its
+        subject that name other people, places, dates or figures score 0.6-0.71 (README, "Why
+        the defaults"). A follow-up's check reads a rewrite, and scores lower when it is right.
+        """
+        if not turns and asks_for_a_fact(asked) and not asks_yes_or_no(asked, lang):
+            return self.settings.fact_grounding_threshold
+        return self.settings.grounding_threshold
 
     def _write(
         self,

@@ -185,6 +185,27 @@ _YES_NO_OPENING = {
 _YES_NO_WORDS = "oui non si yes no not pas ne"
 
 
+# "Who", "where", "which …" or "what" followed by a noun rather than a verb ("what legal
+# form", not "what is"): the question names the kind of thing it wants. "où" keeps its
+# accent: "ou" is "or".
+_ASKS_FOR_A_THING = re.compile(
+    r"\b(qui|où|quel|quelle|quels|quelles|lequel|laquelle|lesquels|lesquelles|who|whom|whose|where|which)\b"
+    r"|\bwhat\s+(?!(is|are|was|were|do|does|did|can|could|would|should|will|has|have|had|may|might|must)\b)[a-z]"
+)
+
+
+def asks_for_a_fact(question: str) -> bool:
+    """Whether the question asks for one fact: a person, place, thing, time or quantity.
+
+    Such a question is answered from a passage that names it; the passages about its
+    subject name other people, places, dates and figures ("Qui préside Social Economy
+    Europe ?" found the two people its team met), which the model then gives as the answer.
+    """
+    if _ASKS_FOR_A_THING.search(question.lower()):
+        return True
+    return asks_for_a_quantity(question) or asks_for_a_time(question)
+
+
 def asks_yes_or_no(question: str, lang: str) -> bool:
     """Whether the question is answered by yes or no ("odc orange c'est payant ?")."""
     if lang not in _ASKS_WHICH:

@@ -53,6 +53,7 @@ class Settings:
     seed: int = 0
     top_k: int = 5
     grounding_threshold: float = 0.6
+    fact_grounding_threshold: float = 0.72
     bm25: bool = False
     collapse_twins: bool = True
     sentence_rerank: bool = True

@@ -384,6 +384,25 @@ def test_a_low_grounding_score_abstains_in_the_question_language(question, messa
     assert llm.asked == []
 
 
+@pytest.mark.parametrize(
+    ("question", "history", "abstains"),
+    [
+        ("Qui préside Social Economy Europe ?", None, True),
+        ("Which city will host the next summit?", None, True),
+        ("How many students finished the programme?", None, True),
+        ("Why could the Czech presidency slow it down?", None, False),
+        ("What is La MedNum planning for its help lines?", None, False),
+        ("Quel prix a-t-elle reçu ?", [{"role": "user", "content": "Qui a défini les communs ?"}], False),
+    ],
+)
+def test_a_fresh_question_asking_for_one_fact_needs_a_surer_check(question, history, abstains):
+    reply = f"{question.rstrip(' ?')}: fact 1 [1]."
+    llm = ScriptedLLM([reply], yes=0.65, condensed=question)
+    _, answer = run(pipeline(llm, grounding_threshold=0.6, fact_grounding_threshold=0.72), question, history)
+    assert answer.abstained is abstains, answer.text
+    assert (llm.replies == [reply]) is abstains, "an abstention is decided before any answer"
+
+
 FREE_CENTRES = passage(1, "fr", "Gratuits et ouverts à tous, ces centres fondent l'apprentissage sur des projets.")
 
 

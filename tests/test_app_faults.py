@@ -20,7 +20,7 @@ def ask(url: str, question: str) -> dict:
 
 def test_killed_mid_answer_then_restarted(full_store):
     before = store_snapshot(full_store)
-    env = smollm_env(RAG_GROUNDING_THRESHOLD="0")
+    env = smollm_env(RAG_GROUNDING_THRESHOLD="0", RAG_FACT_GROUNDING_THRESHOLD="0")
     server = Server(full_store, **env)
     from gradio_client import Client
 
@@ -43,7 +43,12 @@ def test_killed_mid_answer_then_restarted(full_store):
 def test_model_file_deleted_while_the_app_runs(full_store, tmp_path):
     model = tmp_path / "model.gguf"
     shutil.copy(smollm_path(), model)
-    env = {"RAG_LLM_MODEL": str(model), "RAG_GROUNDING_THRESHOLD": "0", "RAG_MAX_ANSWER_TOKENS": "40"}
+    env = {
+        "RAG_LLM_MODEL": str(model),
+        "RAG_GROUNDING_THRESHOLD": "0",
+        "RAG_FACT_GROUNDING_THRESHOLD": "0",
+        "RAG_MAX_ANSWER_TOKENS": "40",
+    }
     server = Server(full_store, **env)
     try:
         assert ask(server.url, "What is MedNum?")["done"]

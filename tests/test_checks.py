@@ -4,6 +4,7 @@ import pytest
 
 from rag.checks import (
     adds_from_passages,
+    asks_for_a_fact,
     asks_instead,
     asks_yes_or_no,
     first_repeated_sentence,
@@ -121,3 +122,25 @@ WORKSHOPS = passage(2, "fr", "L'Orange Digital Center propose des ateliers de co
 )
 def test_an_answer_adds_to_the_question_only_with_words_a_passage_gives(question, reply, adds):
     assert adds_from_passages(reply, question, [FREE_CENTRES, WORKSHOPS], "fr") is adds
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("Qui préside Social Economy Europe ?", True),
+        ("Et en Europe, où sont-ils ?", True),
+        ("Quelle entreprise a racheté Samasource ?", True),
+        ("What legal form does La MedNum have?", True),
+        ("Which city will host the next summit?", True),
+        ("How many refugees have used Réfugiés.info?", True),
+        ("En quelle année le Social Good Accelerator a-t-il été fondé ?", True),
+        # "ou" is "or"; "what" before a verb asks for an explanation as often as a fact.
+        ("C'est payant ou gratuit ?", False),
+        ("What is La MedNum planning for its telephone help platforms?", False),
+        ("Why could the Czech presidency slow down the recommendations?", False),
+        ("Comment l'IA aide-t-elle les associations ?", False),
+        ("C'est quoi un commun numérique ?", False),
+    ],
+)
+def test_questions_that_ask_for_one_fact(question, asks):
+    assert asks_for_a_fact(question) is asks

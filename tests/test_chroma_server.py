@@ -82,7 +82,7 @@ def test_ask_eval_and_the_app_work_unchanged_against_the_server(
 ):
     embedded = built_copy(settings_for(small_content))
     served = dataclasses.replace(embedded, chroma_url=chroma_url)
-    model = smollm_env(RAG_GROUNDING_THRESHOLD="0")
+    model = smollm_env(RAG_GROUNDING_THRESHOLD="0", RAG_FACT_GROUNDING_THRESHOLD="0")
     envs = {"embedded": rag_env(embedded, **model), "served": rag_env(served, RAG_CHROMA_URL=chroma_url, **model)}
     assert run_rag(["index"], envs["served"]).returncode == 0
 

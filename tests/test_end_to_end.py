@@ -116,7 +116,9 @@ def test_a_questions_check_does_not_depend_on_what_was_asked_before(indexed):
     opening it reused, gave P(yes) 0.581 and 0.589. Read from the saved state of its fixed
     opening, a question's check is the same however the reader got there. Only the checks
     run: at this threshold every question abstains after its check."""
-    settings = dataclasses.replace(with_model(indexed, smollm_path()), grounding_threshold=1.01)
+    settings = dataclasses.replace(
+        with_model(indexed, smollm_path()), grounding_threshold=1.01, fact_grounding_threshold=1.01
+    )
     pipeline = Pipeline.from_settings(settings)
     question = "When and where is the next European Social Economy Summit after Strasbourg?"
     pipeline.llm.forget_prompts()
@@ -240,22 +242,38 @@ def test_the_default_model_answers_a_yes_or_no_question_its_check_doubts_only_fr
     ids=["address", "acronym", "own-knowledge"],
 )
 def test_the_default_models_invented_answer_is_withdrawn(qwen, question, abstention, invented):
-    events = list(qwen.stream(question))
+    """Every question here has the common threshold: the surer one for questions asking for
+    one fact may stop some of them first, and what is tested is the rule that withdraws the answer."""
+    settings = dataclasses.replace(qwen.settings, fact_grounding_threshold=qwen.settings.grounding_threshold)
+    common = Pipeline(settings, qwen.retriever, qwen.llm)
+    events = list(common.stream(question))
     answer = events[-1].answer
     assert answer.grounding >= qwen.settings.grounding_threshold, "this question must reach the model"
     assert answer.abstained and answer.text.startswith(abstention), answer.text
     assert any(isinstance(e, Restart) and invented in e.reason for e in events)
 
 
+def test_a_fact_the_passages_give_about_something_else_is_not_answered(qwen):
+    """The passages about the summit name Strasbourg, where it was held; asked which city
+    hosts the next one, the model answered "Strasbourg". The check scores the question
+    between the common threshold and the one for questions asking for one fact."""
+    events = list(qwen.stream("Which city will host the next European Social Economy Summit?"))
+    answer = events[-1].answer
+    assert qwen.settings.grounding_threshold <= answer.grounding < qwen.settings.fact_grounding_threshold
+    assert answer.abstained and answer.text.startswith("The sources do not contain"), answer.text
+    assert not any(isinstance(e, Restart) for e in events), "the check decides it before any answer is written"
+
+
 def test_a_budget_the_articles_never_give_gets_the_abstention_message(qwen):
     """Asked La MedNum's budget, the model wrote "de millions de francs": a scale word no
     passage speaks of, which states no quantity. Whether the grounding check or the
     quantity check stops it, the reader gets the abstention message."""
-    events = list(qwen.stream("Quel est le budget annuel de la MedNum ?"))
+    question = "Quel est le budget annuel de la MedNum ?"
+    events = list(qwen.stream(question))
     answer = events[-1].answer
     assert answer.abstained and answer.text.startswith("Les sources ne contiennent pas"), answer.text
     assert answer.citations == () and not answer.uncited and answer.retrieved
-    if answer.grounding >= qwen.settings.grounding_threshold:
+    if answer.grounding >= qwen.grounding_threshold(question, "fr", []):
         assert any(isinstance(e, Restart) for e in events)
 
 
@@ -264,7 +282,8 @@ def test_the_default_models_answer_without_the_asked_quantity_is_withdrawn(qwen)
     "un salaire dérisoire", which states no quantity and so does not answer "combien". The
     grounding check, which may stop this question first, is switched off so that the quantity
     check is what is tested."""
-    unchecked = Pipeline(dataclasses.replace(qwen.settings, grounding_threshold=0.0), qwen.retriever, qwen.llm)
+    settings = dataclasses.replace(qwen.settings, grounding_threshold=0.0, fact_grounding_threshold=0.0)
+    unchecked = Pipeline(settings, qwen.retriever, qwen.llm)
     events = list(unchecked.stream("Combien étaient payés les travailleurs kényans du sous-traitant d'OpenAI ?"))
     answer = events[-1].answer
     assert answer.abstained and answer.text.startswith("Les sources ne contiennent pas"), answer.text

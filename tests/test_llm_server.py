@@ -81,7 +81,13 @@ def test_the_server_samples_with_the_seed(llm_server):
 
 
 def test_rag_ask_through_the_server(full_store, llm_server):
-    env = rag_env(full_store, RAG_LLM_URL=llm_server, RAG_GROUNDING_THRESHOLD="0", RAG_MAX_ANSWER_TOKENS="80")
+    env = rag_env(
+        full_store,
+        RAG_LLM_URL=llm_server,
+        RAG_GROUNDING_THRESHOLD="0",
+        RAG_FACT_GROUNDING_THRESHOLD="0",
+        RAG_MAX_ANSWER_TOKENS="80",
+    )
     result = run_rag(["ask", "--json", "What legal form does La MedNum have?"], env)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
@@ -92,7 +98,9 @@ def test_rag_ask_through_the_server(full_store, llm_server):
 
 
 def test_abstention_through_the_server(full_store, llm_server):
-    env = rag_env(full_store, RAG_LLM_URL=llm_server, RAG_GROUNDING_THRESHOLD="1.01")
+    env = rag_env(
+        full_store, RAG_LLM_URL=llm_server, RAG_GROUNDING_THRESHOLD="1.01", RAG_FACT_GROUNDING_THRESHOLD="1.01"
+    )
     answer = json.loads(run_rag(["ask", "--json", "What is the budget of the foundation?"], env).stdout)
     assert answer["abstained"] and answer["answer"].startswith("The sources do not contain")
 
