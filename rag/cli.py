@@ -367,15 +367,14 @@ def eval_run(
     OUT/chart.png. Running again with the same --out resumes: questions already in
     results.jsonl are skipped.
     """
-    import datetime
     from pathlib import Path
 
     if own_history and retrieval_only:
         raise click.UsageError("--own-history needs the language model: drop --retrieval-only")
-    from rag.evaluation import code_revision, load_question_set, make_answerer, run_eval, write_metrics
+    from rag.evaluation import load_question_set, make_answerer, run_eval, run_started, write_metrics
     from rag.report import headline_rows, write_report
 
-    started = (code_revision(), datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
+    started = run_started()
     questions = load_question_set(Path(question_set))[:limit]
     settings = _settings(**overrides)
     out = Path(out_dir)

@@ -438,6 +438,13 @@ def code_revision() -> str:
         return "unknown"
 
 
+def run_started() -> tuple[str, str]:
+    """The code revision and the time, in UTC, when a run starts."""
+    import datetime
+
+    return code_revision(), datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
 def write_metrics(
     out_dir: Path,
     items,
@@ -453,9 +460,8 @@ def write_metrics(
     ``started`` is the code revision and the time when the run began; by default, now.
     """
     import dataclasses
-    import datetime
 
-    revision, date = started or (code_revision(), datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
+    revision, date = started or run_started()
     metrics = compute_metrics(items, retrieval_only)
     private = ("content_dir", "store_dir", "models_dir", "feedback_file", "auth")
     chosen = {k: str(v) for k, v in dataclasses.asdict(settings).items() if k not in private}

@@ -191,7 +191,6 @@ def invented_figures(answer: str, sources: Iterable[str]) -> list[str]:
     return [n for n in dict.fromkeys(digit_figures(answer)) if n not in given]
 
 
-# Two or more capitals (and digits), a whole word: "SOGA", "UE", "G20"; not "SMEs" nor "Mr".
 _LETTERS = re.compile(r"[a-z0-9]+")
 
 
