@@ -35,7 +35,7 @@ from rag.checks import (
     readers_words,
     why_withdrawn,
 )
-from rag.citations import CitationFilter, SentenceCiter, TitleEchoFilter, cited_numbers
+from rag.citations import AsideGuard, CitationFilter, SentenceCiter, TitleEchoFilter, cited_numbers
 from rag.config import Settings, load_settings
 from rag.embeddings import load_embedder
 from rag.language import content_words, detect_language, has_names
@@ -60,6 +60,10 @@ HISTORY_CHARS = 1200
 # citation: a sentence that elaborates ("it also trains them") is scored with what the
 # answer is about. Measured with bench/citations.py; see "Why the defaults" in the README.
 ANSWER_SO_FAR_WEIGHT = 0.5
+# A sentence further from the question than an earlier one brings no new passage into the
+# answer's citations (`AsideGuard`), and one that adds fewer words than this to the question
+# sets no bar. Measured with bench/citations.py; see "Why the defaults" in the README.
+ASIDE_BAR_WORDS = 2
 
 
 class QuestionError(ValueError):
@@ -329,7 +333,7 @@ class Pipeline:
             messages = answer_messages(prompts, passages, standalone, instruction)
             prompt_tokens = sum(self.llm.count_tokens(m["content"]) for m in messages)
             title_echo = TitleEchoFilter([p.title for p in passages])
-            citation_filter = self._citer(passages)
+            citation_filter = self._citer(passages, standalone, prompts.lang)
             pieces, repeat_at = [], None
             stream = self.llm.stream_chat(
                 messages, self.settings.max_answer_tokens, self.settings.temperature, self.settings.seed
@@ -362,18 +366,27 @@ class Pipeline:
                 break
         return text, cited, prompt_tokens
 
-    def _citer(self, passages: Sequence[Passage]) -> SentenceCiter | CitationFilter:
+    def _citer(self, passages: Sequence[Passage], question: str, lang: str) -> SentenceCiter | CitationFilter:
         if not self.settings.check_citations:
             return CitationFilter(range(1, len(passages) + 1))
 
         answered: list[str] = []
+        asked_words = content_words(question, lang)
+        guard = AsideGuard(
+            self.retriever.question_closeness(question),
+            lambda sentence: len(content_words(sentence, lang) - asked_words),
+            ASIDE_BAR_WORDS,
+        )
 
         def best_supporting(sentence: str) -> int | None:
             answered.append(sentence)
             own = self.retriever.support_scores(sentence, passages)
             so_far = self.retriever.support_scores(" ".join(answered), passages)
             scores = [a + ANSWER_SO_FAR_WEIGHT * b for a, b in zip(own, so_far, strict=True)]
-            return max(range(len(scores)), key=scores.__getitem__) + 1 if scores else None
+            if not scores:
+                return None
+            best = max(range(len(scores)), key=scores.__getitem__) + 1
+            return best if guard.allows(sentence, best) else None
 
         return SentenceCiter(best_supporting)
 

@@ -2,14 +2,16 @@
 
 The small model's own markers mostly point at passage [1] or at all of them, so by default
 each sentence is cited, as it streams, with the given passage that best supports it
-(`SentenceCiter`); otherwise the model's markers are shown once checked to point at a
-passage it was given (`CitationFilter`). A line that only repeats a passage's title is not
-shown (`TitleEchoFilter`). Each filter is fed the text as it comes and holds back only
-what it cannot decide yet.
+(`SentenceCiter`), unless it is an aside that would bring in a new one (`AsideGuard`);
+otherwise the model's markers are shown once checked to point at a passage it was given
+(`CitationFilter`). A line that only repeats a passage's title is not shown
+(`TitleEchoFilter`). Each filter is fed the text as it comes and holds back only what it
+cannot decide yet.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 
@@ -118,6 +120,35 @@ class SentenceCiter:
                 self.cited.append(n)
         self._held = " " if after == " " and (sentence or punctuation) else ""
         return marker + punctuation + ("" if after == " " else after)
+
+
+class AsideGuard:
+    """Whether an answer's sentence may bring a new passage into its citations.
+
+    The small model answers, then goes on with whatever else the passages say. A sentence
+    further from the question than an earlier one is such an aside: it may cite a passage
+    the answer already cites, but brings in no new one. A sentence that adds fewer than
+    ``bar_words`` words to the question (it only says the question again) sets no bar.
+    ``closeness`` scores a sentence against the question; ``new_words`` counts the words
+    it adds to it.
+    """
+
+    def __init__(self, closeness: Callable[[str], float], new_words: Callable[[str], int], bar_words: int) -> None:
+        self.closeness = closeness
+        self.new_words = new_words
+        self.bar_words = bar_words
+        self.cited: set[int] = set()
+        self._closest = -math.inf
+
+    def allows(self, sentence: str, n: int) -> bool:
+        close = self.closeness(sentence)
+        aside = close < self._closest
+        if self.new_words(sentence) >= self.bar_words:
+            self._closest = max(self._closest, close)
+        if aside and n not in self.cited:
+            return False
+        self.cited.add(n)
+        return True
 
 
 class TitleEchoFilter:

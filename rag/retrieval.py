@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -254,6 +254,11 @@ class Retriever:
         vectors = self.store.embeddings([p.chunk_id for p in passages])
         query = self.embedder.embed_query(text)
         return [float(vectors[p.chunk_id] @ query) for p in passages]
+
+    def question_closeness(self, question: str) -> Callable[[str], float]:
+        """How close a text (a sentence of an answer) comes to ``question``, scored as a passage would be."""
+        query = self.embedder.embed_query(question)
+        return lambda text: float(self.embedder.embed_documents([text])[0] @ query)
 
     def collapse_twins(self, passages: list[Passage], lang: str | None) -> list[Passage]:
         """Keep one passage of each group that says the same thing, preferring ``lang``."""

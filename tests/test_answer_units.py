@@ -13,6 +13,7 @@ from rag.answer import (
     Token,
     clean_question,
 )
+from rag.citations import cited_numbers
 from rag.config import Settings
 from rag.prompts import PROMPTS_DIR_DEFAULT, answer_messages, fit_passages, load_prompts
 from rag.retrieval import Passage, reciprocal_rank_fusion
@@ -63,6 +64,11 @@ class ScriptedRetriever:
         """Words shared with each passage: enough to tell "fact 2" from "fact 3"."""
         words = set(text.lower().split())
         return [len(words & set(p.text.lower().rstrip(".").split())) for p in passages]
+
+    def question_closeness(self, question: str):
+        """Words shared with the question."""
+        asked = set(question.lower().rstrip("?").split())
+        return lambda text: len(asked & set(text.lower().rstrip(".").split()))
 
 
 def pipeline(llm, passages=None, **settings) -> Pipeline:
@@ -135,11 +141,44 @@ def test_a_sentence_without_a_marker_gets_one_when_citations_are_checked():
     assert answer.text == "It says fact 3 without a marker [3]." and [c.n for c in answer.citations] == [3]
 
 
-def test_a_sentence_that_elaborates_is_cited_with_what_the_answer_is_about():
-    passages = [passage(1, text="Cities train people too."), passage(2, text="Coops in Lyon train people.")]
-    llm = ScriptedLLM(["Coops are in Lyon. They train people."])
-    _, answer = run(pipeline(llm, passages, top_k=2), "Where are the coops?")
-    assert answer.text == "Coops are in Lyon [2]. They train people [2]."
+@pytest.mark.parametrize(
+    ("texts", "question", "reply", "shown"),
+    [
+        pytest.param(
+            ["Cities train people too.", "Coops in Lyon train people."],
+            "Where are the coops?",
+            "Coops are in Lyon. They train people.",
+            "Coops are in Lyon [2]. They train people [2].",
+            id="a sentence that elaborates is cited with what the answer is about",
+        ),
+        pytest.param(
+            ["Coops in Lyon train people.", "The weather in Paris is mild and sunny."],
+            "What do coops in Lyon do?",
+            "Coops in Lyon train people. The weather in Paris is mild and sunny.",
+            "Coops in Lyon train people [1]. The weather in Paris is mild and sunny.",
+            id="an aside brings in no new passage",
+        ),
+        pytest.param(
+            ["Coops in Lyon train people, and the weather is mild.", "Unrelated."],
+            "What do coops in Lyon do?",
+            "Coops in Lyon train people. The weather is mild.",
+            "Coops in Lyon train people [1]. The weather is mild [1].",
+            id="an aside keeps a passage the answer already cites",
+        ),
+        pytest.param(
+            ["Yes, coops in Lyon train people.", "They teach coding to adults."],
+            "Do coops in Lyon train people?",
+            "Yes, coops in Lyon train people. They teach coding to adults.",
+            "Yes, coops in Lyon train people [1]. They teach coding to adults [2].",
+            id="a sentence that only says the question again sets no bar",
+        ),
+    ],
+)
+def test_which_passage_each_sentence_cites(texts, question, reply, shown):
+    passages = [passage(n, text=text) for n, text in enumerate(texts, 1)]
+    _, answer = run(pipeline(ScriptedLLM([reply]), passages, top_k=len(passages)), question)
+    assert answer.text == shown
+    assert [c.n for c in answer.citations] == list(dict.fromkeys(cited_numbers(shown)))
 
 
 def replay(events) -> str:

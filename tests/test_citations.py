@@ -2,7 +2,7 @@
 
 import pytest
 
-from rag.citations import CitationFilter, SentenceCiter, TitleEchoFilter
+from rag.citations import AsideGuard, CitationFilter, SentenceCiter, TitleEchoFilter
 
 
 @pytest.mark.parametrize(
@@ -81,3 +81,16 @@ def test_text_is_released_as_soon_as_it_differs_from_every_title():
     assert echo.feed(" practice") == "AI in practice"
     assert echo.feed(" is.\nAI") == " is.\n"
     assert echo.feed(" in 2022") == "AI in 2022"
+
+
+def test_an_aside_cites_only_passages_the_answer_already_cites():
+    closeness = {"answer": 0.9, "restated question": 0.95, "aside": 0.8, "closer": 0.92}
+    new_words = {"answer": 5, "restated question": 0, "aside": 5, "closer": 4}
+    guard = AsideGuard(closeness.__getitem__, new_words.__getitem__, bar_words=2)
+    assert guard.allows("restated question", 1)
+    assert guard.allows("answer", 2)
+    assert not guard.allows("aside", 3)
+    assert guard.allows("aside", 2)
+    assert guard.allows("closer", 4)
+    assert not guard.allows("answer", 5)
+    assert guard.cited == {1, 2, 4}

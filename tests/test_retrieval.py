@@ -106,3 +106,19 @@ def test_stored_sentence_vectors_are_used_and_incomplete_ones_encoded_again():
     assert np.array_equal(vectors["a"], np.ones((2, 512)))
     assert len(vectors["b"]) == 2
     assert len(embedder.encoded) == 2 and all("long enough" in text for text in embedder.encoded)
+
+
+def test_a_sentence_that_answers_comes_closer_to_the_question_than_an_aside(embedder):
+    """The real encoder, on sentences of a recorded answer: the aside is what the passages say next."""
+    closeness = Retriever(RevisedStore(), embedder).question_closeness(
+        "Qui a initié le rapport sur les communs numériques, et lors de quelle conférence ?"
+    )
+    answers = closeness(
+        "Le rapport sur les communs numériques a été publié par la France lors de la conférence"
+        " 'Building Europe’s Digital Sovereignty' à Toulouse."
+    )
+    aside = closeness(
+        "Selon la définition d'Elinor Ostrom, lauréate du prix Nobel d’économie en 2009, un bien commun"
+        " est défini comme une ressource conçue et régie par une communauté."
+    )
+    assert answers > aside
