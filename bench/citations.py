@@ -6,7 +6,9 @@ scoring support, and prints the citation precision each gives (the share of cite
 passages that hold an evidence string, eval/README.md) and the recall (the share of
 the given passages holding one that the answer cites). No model runs, so a choice is
 compared on exactly the same answers. "Whole answer" methods need the finished answer,
-so they could not mark sentences as they stream; they show what waiting would buy.
+so they could not mark sentences as they stream; they show what waiting would buy. A
+second table keeps the current scoring and varies which sentences may bring a new
+passage into the answer (`AsideGuard`).
 
     python bench/citations.py eval/dev.jsonl RUN_DIR [eval/extra.jsonl RUN_DIR2 ...]
 """
@@ -21,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.answer import ANSWER_SO_FAR_WEIGHT
+from rag.answer import ANSWER_SO_FAR_WEIGHT, ASIDE_BAR_WORDS
 from rag.chunking import passage_sentences
-from rag.citations import MARKER, SentenceCiter
+from rag.citations import MARKER, AsideGuard, SentenceCiter
 from rag.config import load_settings
 from rag.embeddings import load_embedder
 from rag.evaluation import load_question_set, normalize, read_results
@@ -142,14 +144,36 @@ def main() -> None:
             current(s, r) + b * (1 + ANSWER_SO_FAR_WEIGHT) * other_language(s, r)
         )
 
-    def cite(method: Method, reply: Reply) -> list[int]:
+    def guarded(bar_words: int) -> Callable[[Reply], AsideGuard]:
+        def guard(reply: Reply) -> AsideGuard:
+            asked = embed(reply.question, True)
+            asked_words = content_words(reply.question, reply.lang)
+            return AsideGuard(
+                lambda sentence: float(embed(sentence, False) @ asked),
+                lambda sentence: len(content_words(sentence, reply.lang) - asked_words),
+                bar_words,
+            )
+
+        return guard
+
+    guards: dict[str, Callable[[Reply], AsideGuard] | None] = {"every sentence": None}
+    for bar_words in (0, 1, 2, 3):
+        label = f"asides bring none, bar from >= {bar_words} new words"
+        guards[label + (" (current)" if bar_words == ASIDE_BAR_WORDS else "")] = guarded(bar_words)
+
+    def cite(method: Method, reply: Reply, make_guard: Callable[[Reply], AsideGuard] | None = None) -> list[int]:
+        guard = make_guard(reply) if make_guard else None
+
         def best(sentence: str) -> int | None:
             reply.said.append(sentence)
             scores = method(sentence, reply)
             if not len(scores):
                 return None
-            reply.cited.append(int(np.argmax(scores)) + 1)
-            return reply.cited[-1]
+            n = int(np.argmax(scores)) + 1
+            if guard and not guard.allows(sentence, n):
+                return None
+            reply.cited.append(n)
+            return n
 
         reply.said.clear()
         reply.cited.clear()
@@ -158,10 +182,12 @@ def main() -> None:
         citer.flush()
         return citer.cited
 
+    rows = {name: (method, None) for name, method in methods.items()}
+    rows |= {name: (current, guard) for name, guard in guards.items()}
     per_run: dict[str, dict[str, list[int]]] = {}
     for set_path, run_dir in zip(args.pairs[::2], args.pairs[1::2], strict=True):
         questions = {q.id: q for q in load_question_set(Path(set_path))}
-        counts = per_run.setdefault(f"{Path(set_path).stem} {Path(run_dir).name}", {m: [0, 0, 0] for m in methods})
+        counts = per_run.setdefault(f"{Path(set_path).stem} {Path(run_dir).name}", {m: [0, 0, 0] for m in rows})
         for item in read_results(Path(run_dir) / "results.jsonl"):
             question = questions[item["id"]]
             if not question.evidence or item["abstained"] or not item["citations"]:
@@ -175,21 +201,25 @@ def main() -> None:
                 item.get("standalone_question") or item["question"],
                 MARKER.sub("", item["answer"]),
             )
-            for name, method in methods.items():
-                cited = set(cite(method, reply))
+            for name, (method, guard) in rows.items():
+                cited = set(cite(method, reply, guard))
                 counts[name][0] += len(holding & cited)
                 counts[name][1] += len(cited)
                 counts[name][2] += len(holding)
     print("precision: share of cited passages holding an evidence string (n cited);")
     print("recall: share of the given passages holding one that the answer cites")
     headers = [f"{run}: precision (n) / recall" for run in per_run]
-    print(f"{'support scored by':38}" + "".join(f"{h:>{len(h) + 3}}" for h in headers))
-    for name in methods:
-        cells = [
-            f"{h / c if c else 0:.3f} ({c:3d}) / {h / e if e else 0:.3f}"
-            for h, c, e in (per_run[r][name] for r in per_run)
-        ]
-        print(f"{name:38}" + "".join(f"{cell:>{len(h) + 3}}" for cell, h in zip(cells, headers, strict=True)))
+    for title, names in (
+        ("support scored by (every sentence cited)", methods),
+        ("sentences that may cite a new passage (support as current)", guards),
+    ):
+        print(f"\n{title:60}" + "".join(f"{h:>{len(h) + 3}}" for h in headers))
+        for name in names:
+            cells = [
+                f"{h / c if c else 0:.3f} ({c:3d}) / {h / e if e else 0:.3f}"
+                for h, c, e in (per_run[r][name] for r in per_run)
+            ]
+            print(f"{name:60}" + "".join(f"{cell:>{len(h) + 3}}" for cell, h in zip(cells, headers, strict=True)))
 
 
 if __name__ == "__main__":
