@@ -73,8 +73,8 @@ class SentenceCiter:
 
     ``support`` gives, for a finished sentence, the number of the passage that best
     supports it, or None. The marker goes before the sentence's final punctuation, which
-    is held back until the next word shows the sentence has ended: "6.3" and "i.e. a"
-    do not.
+    is held back until the next word shows the sentence has ended: "6.3", "i.e. a" and
+    "Eric S. Raymond" do not.
     """
 
     def __init__(self, support: Callable[[str], int | None]) -> None:
@@ -102,7 +102,8 @@ class SentenceCiter:
         if char in ".!?":
             self._held = held.rstrip(" ") + char
             return ""
-        if held.endswith(" ") and held.rstrip(" ")[-1:] in (".", "!", "?") and not char.islower():
+        ended = held.endswith(" ") and held.rstrip(" ")[-1:] in (".", "!", "?") and not char.islower()
+        if ended and not (held.rstrip(" ") == "." and _ends_with_an_initial(self._sentence)):
             return self._end_sentence(held.rstrip(" "), " ") + self._char(char)
         if char in ",;:" and not held.strip():
             held = ""
@@ -200,6 +201,11 @@ def _comparable(line: str) -> str:
     """A line's words, without markers, accents, case, punctuation or markdown."""
     line = re.sub(r"\[[\d,; ]*$", "", MARKER.sub(" ", line))
     return " ".join(re.findall(r"\w+", fold(line)))
+
+
+def _ends_with_an_initial(text: str) -> bool:
+    """Whether ``text`` ends with a capital letter standing alone: "Eric S" of "Eric S. Raymond"."""
+    return text[-1:].isupper() and not text[-2:-1].isalnum()
 
 
 def cited_numbers(text: str) -> list[int]:

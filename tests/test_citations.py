@@ -32,6 +32,7 @@ def test_citation_filter_streams_only_valid_markers(stream, valid, shown, cited)
         ("Fact 5 is it!  [5][2]\n- and fact 1 too\n\nOk.", "Fact 5 is it [5]!\n- and fact 1 too [1]\n\nOk.", [5, 1]),
         ("Is it fact 2 ?   Yes.", "Is it fact 2 [2]? Yes.", [2]),
         ("A coop, i.e. a fact 3 kind. Next", "A coop, i.e. a fact 3 kind [3]. Next", [3]),
+        ("A book by Eric S. Raymond says fact 2. Then", "A book by Eric S. Raymond says fact 2 [2]. Then", [2]),
         ("[2] [3] [4]", "", []),
     ],
 )
