@@ -1,7 +1,5 @@
 """The answer pipeline's logic, with a scripted model and retriever standing in for the real ones."""
 
-from collections.abc import Iterator
-
 import pytest
 
 from rag.answer import (
@@ -17,38 +15,7 @@ from rag.citations import cited_numbers
 from rag.config import Settings
 from rag.prompts import PROMPTS_DIR_DEFAULT, answer_messages, fit_passages, load_prompts
 from rag.retrieval import Passage, reciprocal_rank_fusion
-from tests.factories import passage
-
-
-class ScriptedLLM:
-    """Replies from a script, and records what it was asked."""
-
-    name = "scripted"
-    context_size = 4096
-
-    def __init__(self, replies: list[str], yes: float = 0.9, condensed: str = "standalone question?") -> None:
-        self.replies = list(replies)
-        self.yes = yes
-        self.condensed = condensed
-        self.asked: list[list[dict]] = []
-        self.preambles: list[list[dict] | None] = []
-
-    def count_tokens(self, text: str) -> int:
-        return len(text) // 4 + 1
-
-    def stream_chat(self, messages, max_tokens, temperature, seed=0) -> Iterator[str]:
-        self.asked.append(messages)
-        reply = self.replies.pop(0)
-        for i in range(0, len(reply), 3):
-            yield reply[i : i + 3]
-
-    def chat(self, messages, max_tokens, temperature=0.0, seed=0) -> str:
-        self.asked.append(messages)
-        return self.condensed
-
-    def yes_probability(self, messages, yes, no, preamble=None) -> float:
-        self.preambles.append(preamble)
-        return self.yes
+from tests.factories import ScriptedLLM, passage
 
 
 class ScriptedRetriever:

@@ -14,7 +14,7 @@ from rag.language import detect_language
 from rag.retrieval import Retriever
 from rag.store import open_store
 from tests.conftest import copy_articles
-from tests.test_answer_units import ScriptedLLM
+from tests.factories import ScriptedLLM
 from tests.test_end_to_end import with_model
 
 pytestmark = pytest.mark.slow
