@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.answer import ANSWER_SO_FAR_WEIGHT, ASIDE_BAR_WORDS
+from rag.answer import ANSWER_SO_FAR_WEIGHT, ASIDE_BAR_WORDS, SHARED_WORDS_WEIGHT
 from rag.chunking import passage_sentences
 from rag.citations import MARKER, AsideGuard, SentenceCiter
 from rag.config import load_settings
 from rag.embeddings import load_embedder
 from rag.evaluation import load_question_set, normalize, read_results
-from rag.language import content_words, detect_language
+from rag.language import content_words, detect_language, shared_word_shares
 from rag.retrieval import Passage
 from rag.store import open_store
 
@@ -101,6 +101,11 @@ def main() -> None:
         mine = words(text)
         return np.array([len(mine & words(p.text)) / len(mine) if mine else 0.0 for p in reply.passages])
 
+    def shared_words(text: str, reply: Reply) -> np.ndarray:
+        """As the app: the share of the words a sentence adds to the question that each passage holds."""
+        added = content_words(text, reply.lang) - content_words(reply.question, reply.lang)
+        return np.array(shared_word_shares(added, [content_words(p.text, reply.lang) for p in reply.passages]))
+
     def rank(reply: Reply) -> np.ndarray:
         return -np.arange(len(reply.passages), dtype=float)
 
@@ -124,8 +129,19 @@ def main() -> None:
             by_passage(s, r.passages) + w * by_passage(r.text, r.passages)
         )
     for weight in (0.5, 1.0, 2.0):
-        label = f"passage + {weight} answer so far" + (" (current)" if weight == ANSWER_SO_FAR_WEIGHT else "")
-        methods[label] = lambda s, r, w=weight: by_passage(s, r.passages) + w * by_passage(" ".join(r.said), r.passages)
+        methods[f"passage + {weight} answer so far"] = lambda s, r, w=weight: (
+            by_passage(s, r.passages) + w * by_passage(" ".join(r.said), r.passages)
+        )
+
+    def with_answer_so_far(text: str, reply: Reply) -> np.ndarray:
+        return by_passage(text, reply.passages) + ANSWER_SO_FAR_WEIGHT * by_passage(
+            " ".join(reply.said), reply.passages
+        )
+
+    for weight in (0.15, SHARED_WORDS_WEIGHT, 0.45):
+        label = f"passage + {ANSWER_SO_FAR_WEIGHT} answer so far + {weight} shared words"
+        label += " (current)" if weight == SHARED_WORDS_WEIGHT else ""
+        methods[label] = lambda s, r, w=weight: with_answer_so_far(s, r) + w * shared_words(s, r)
 
     def already_cited(reply: Reply) -> np.ndarray:
         return np.array([float(n in reply.cited) for n in range(1, len(reply.passages) + 1)])

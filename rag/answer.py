@@ -38,7 +38,7 @@ from rag.checks import (
 from rag.citations import AsideGuard, CitationFilter, SentenceCiter, TitleEchoFilter, cited_numbers
 from rag.config import Settings, load_settings
 from rag.embeddings import load_embedder
-from rag.language import content_words, detect_language, has_names
+from rag.language import content_words, detect_language, has_names, shared_word_shares
 from rag.llm import LLM, load_llm
 from rag.prompts import (
     PROMPTS_DIR_DEFAULT,
@@ -64,6 +64,11 @@ ANSWER_SO_FAR_WEIGHT = 0.5
 # answer's citations (`AsideGuard`), and one that adds fewer words than this to the question
 # sets no bar. Measured with bench/citations.py; see "Why the defaults" in the README.
 ASIDE_BAR_WORDS = 2
+# How much the words a sentence adds to the question count in choosing its citation: the
+# share of them a passage holds. A copied name, figure or phrase points at its passage where
+# the vectors blur it (a short passage's vector is mostly its heading). Measured with
+# bench/citations.py; see "Why the defaults" in the README.
+SHARED_WORDS_WEIGHT = 0.3
 
 
 class QuestionError(ValueError):
@@ -378,11 +383,17 @@ class Pipeline:
             ASIDE_BAR_WORDS,
         )
 
+        passage_words = [content_words(p.text, lang) for p in passages]
+
         def best_supporting(sentence: str) -> int | None:
             answered.append(sentence)
             own = self.retriever.support_scores(sentence, passages)
             so_far = self.retriever.support_scores(" ".join(answered), passages)
-            scores = [a + ANSWER_SO_FAR_WEIGHT * b for a, b in zip(own, so_far, strict=True)]
+            shared = shared_word_shares(content_words(sentence, lang) - asked_words, passage_words)
+            scores = [
+                a + ANSWER_SO_FAR_WEIGHT * b + SHARED_WORDS_WEIGHT * c
+                for a, b, c in zip(own, so_far, shared, strict=True)
+            ]
             if not scores:
                 return None
             best = max(range(len(scores)), key=scores.__getitem__) + 1

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 
 FRENCH = "fr"
 ENGLISH = "en"
@@ -99,3 +100,8 @@ def content_words(text: str, lang: str) -> set[str]:
     """The stems of the words that carry meaning, so "used" and "use" count as one word."""
     stopwords, stemmer = _stopwords_and_stemmer(lang)
     return set(stemmer.stemWords([w for w in _WORD.findall(fold(text)) if w not in stopwords]))
+
+
+def shared_word_shares(words: set[str], texts_words: Sequence[set[str]]) -> list[float]:
+    """For each text (given as its `content_words`), the share of ``words`` it holds."""
+    return [len(words & held) / len(words) if words else 0.0 for held in texts_words]

@@ -148,6 +148,24 @@ def test_which_passage_each_sentence_cites(texts, question, reply, shown):
     assert [c.n for c in answer.citations] == list(dict.fromkeys(cited_numbers(shown)))
 
 
+class BlurredRetriever(ScriptedRetriever):
+    """Vectors that blur every sentence: the last passage always scores a little higher."""
+
+    def support_scores(self, text: str, passages) -> list[float]:
+        return [0.80 + 0.01 * n for n in range(len(passages))]
+
+
+def test_the_words_a_sentence_adds_to_the_question_point_at_the_passage_that_holds_them():
+    passages = [
+        passage(1, text="The centres are free and open to everyone."),
+        passage(2, text="It is too early to tell how the centres are doing."),
+    ]
+    retriever = BlurredRetriever(passages)
+    p = Pipeline(Settings(top_k=2), retriever, ScriptedLLM(["No, the centres are free and open to everyone."]))
+    _, answer = run(p, "Do the centres cost anything?")
+    assert answer.text == "No, the centres are free and open to everyone [1]."
+
+
 def replay(events) -> str:
     shown = ""
     for event in events:

@@ -12,7 +12,10 @@ import pytest
 from rag.answer import Done, Pipeline, Reading, Restart, Token
 from rag.config import Settings, load_settings
 from rag.llm import LlamaCppLLM, model_path
+from rag.retrieval import RetrievalOptions, Retriever
+from rag.store import open_store
 from tests.conftest import SMOLLM_ANSWER_TOKENS, rag_env, run_rag, smollm_env, smollm_path
+from tests.factories import ScriptedLLM
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +68,20 @@ def test_rag_ask_streams_to_the_terminal_with_sources(indexed):
     result = run_rag(["ask", "What legal form does La MedNum have?"], env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
+
+
+def test_a_sentence_is_cited_with_the_passage_whose_words_it_copies(indexed, embedder):
+    """A recorded answer (dev-005), cited with the real encoder and store.
+
+    By the vectors alone, passage [5], a short one that is mostly the heading "premiers retours
+    sur l'Orange Digital Center", supported it best; the words are in another passage.
+    """
+    store = open_store(indexed, embedder.model_id, embedder.dimension)
+    retriever = Retriever(store, embedder, RetrievalOptions.from_settings(indexed))
+    llm = ScriptedLLM(["Oui, les Orange Digital Center sont gratuits et ouverts à tous."])
+    answer = Pipeline(indexed, retriever, llm).answer("odc orange c'est payant ?")
+    assert answer.citations
+    assert all("ratuits et ouverts à tous" in c.text for c in answer.citations)
 
 
 @pytest.mark.parametrize("question", ["", "   ", "?!", "x" * 3000])

@@ -1,6 +1,6 @@
 import pytest
 
-from rag.language import content_words, detect_language, without_names
+from rag.language import content_words, detect_language, shared_word_shares, without_names
 
 
 @pytest.mark.parametrize(
@@ -61,3 +61,11 @@ def test_names_are_left_out_unless_too_little_is_left(text, kept):
 )
 def test_content_words_are_stems_without_stopwords_accents_or_case(text, lang, words):
     assert content_words(text, lang) == words
+
+
+def test_shared_word_shares_are_the_share_of_the_words_each_text_holds():
+    words = content_words("gratuits et ouverts à tous en 2022", "fr")
+    texts = ["Gratuits et ouverts à tous, ces centres", "Il est un peu tôt pour le dire", "ouvert depuis 2022"]
+    shares = shared_word_shares(words, [content_words(t, "fr") for t in texts])
+    assert shares == [0.75, 0.0, 0.5]
+    assert shared_word_shares(set(), [words]) == [0.0]
