@@ -33,6 +33,7 @@ from rag.checks import (
     is_courtesy,
     names_something,
     readers_words,
+    says_only_yes_or_no,
     why_withdrawn,
 )
 from rag.citations import AsideGuard, CitationFilter, SentenceCiter, TitleEchoFilter, cited_numbers
@@ -229,7 +230,7 @@ class Pipeline:
             prompts,
             retrieved[: k or self.settings.top_k],
             standalone,
-            prompts.answer_retry,
+            max((prompts.answer, prompts.answer_retry, prompts.answer_specific), key=len),
             self.llm.count_tokens,
             budget,
         )
@@ -285,6 +286,13 @@ class Pipeline:
             return
 
         text, cited, prompt_tokens = yield from self._write(prompts, passages, standalone, not held, first_token)
+        if not held and asks_yes_or_no(asked, lang) and says_only_yes_or_no(text, f"{asked} {standalone}", lang):
+            # "Yes, other big tech companies used the same subcontractor as OpenAI" to "did other
+            # big tech companies use …?": asked for the facts, the model names the companies.
+            yield Restart("the answer only said the question again; asking for the facts the passages give")
+            text, cited, prompt_tokens = yield from self._write(
+                prompts, passages, standalone, True, first_token, (prompts.answer_specific,)
+            )
         if not has_words(text):
             # Asked twice, the model wrote nothing but markers: it has no answer to give.
             yield from abstain(
@@ -321,15 +329,16 @@ class Pipeline:
         standalone: str,
         visible: bool,
         first_token: Callable[[], None],
+        instructions: Sequence[str] = (),
     ) -> Generator[Event, None, tuple[str, list[int], int]]:
         """The model's answer, cited, and streamed as it comes when ``visible``.
 
-        An answer that cites nothing, says nothing or starts repeating itself is asked again
-        once with a firmer instruction. Returns the text, the passage numbers it cites and the
-        tokens of the prompt read.
+        By default, an answer that cites nothing, says nothing or starts repeating itself is
+        asked again once with a firmer instruction; ``instructions`` replaces the ones tried in
+        turn. Returns the text, the passage numbers it cites and the tokens of the prompt read.
         """
         text, cited, prompt_tokens = "", [], 0
-        for attempt, instruction in enumerate((prompts.answer, prompts.answer_retry)):
+        for attempt, instruction in enumerate(instructions or (prompts.answer, prompts.answer_retry)):
             if attempt and visible:
                 yield Restart(
                     "the answer cited no passage, said nothing or repeated itself;"

@@ -230,6 +230,16 @@ def adds_from_passages(answer: str, asked: str, passages: Sequence[Passage], lan
     )
 
 
+def says_only_yes_or_no(answer: str, asked: str, lang: str) -> bool:
+    """Whether the answer adds no word to what was asked but yes or no.
+
+    "Yes, other big tech companies used the same subcontractor as OpenAI" to "did other big
+    tech companies use the same subcontractor?" leaves out the companies the reader wants.
+    """
+    said = content_words(f"{asked} {_QUESTION_WORDS[lang]} {_VAGUE_WORDS[lang]} {_YES_NO_WORDS}", lang)
+    return all(any(_same_word(word, other) for other in said) for word in content_words(MARKER.sub(" ", answer), lang))
+
+
 def _same_word(stem: str, other: str) -> bool:
     """The stemmer leaves some forms apart ("proposent-ils" and "propose", "centers" and "center")."""
     if stem == other:

@@ -45,6 +45,7 @@ class PromptSet:
     question: str
     answer: str
     answer_retry: str
+    answer_specific: str
     grounding: str
     yes: tuple[str, ...]
     no: tuple[str, ...]

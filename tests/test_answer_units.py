@@ -449,6 +449,32 @@ def test_a_yes_or_no_question_the_check_doubts_is_answered_out_of_sight_and_show
     assert answer.abstained and llm.asked == [], "a question that is not yes/no abstains at once"
 
 
+SPECIFIC = load_prompts(PROMPTS_DIR_DEFAULT, "en").answer_specific
+
+
+def test_an_answer_that_only_says_the_question_again_is_asked_for_the_facts():
+    retried = "Yes, the companies of fact 2 used it [2]."
+    llm = ScriptedLLM(["Yes, other companies used the subcontractor [1].", retried])
+    events, answer = run(pipeline(llm), "Did other companies use the subcontractor?")
+    assert sum(isinstance(e, Restart) for e in events) == 1
+    assert llm.asked[-1][-1]["content"].endswith(SPECIFIC)
+    assert replay(events) == answer.text == retried
+    assert not answer.abstained and [c.n for c in answer.citations] == [2]
+
+
+@pytest.mark.parametrize(
+    ("question", "reply"),
+    [
+        ("Is the course free?", "Yes, the course is free for everyone [1]."),
+        ("Who used the subcontractor?", "Other companies used the subcontractor [1]."),
+    ],
+)
+def test_only_a_yes_or_no_question_answered_by_itself_is_asked_for_the_facts(question, reply):
+    llm = ScriptedLLM([reply, "Fact 2 [2]."])
+    events, _ = run(pipeline(llm), question)
+    assert not any(isinstance(e, Restart) for e in events) and llm.replies == ["Fact 2 [2]."]
+
+
 def test_a_follow_up_is_rewritten_before_retrieval():
     llm = ScriptedLLM(["He studied at Sciences Po [1]."], condensed="What is Guilhem Pradalié's background?")
     p = pipeline(llm)
@@ -508,7 +534,7 @@ def test_what_kind_of_answer_a_follow_up_needs_is_read_from_the_follow_up_not_th
 
 
 def test_a_fresh_question_is_checked_from_the_prompts_fixed_opening_and_a_follow_up_is_not():
-    llm = ScriptedLLM(["It is free [1].", "It opened in June [1]."])
+    llm = ScriptedLLM(["It is free for everyone [1].", "It opened in June [1]."])
     p = pipeline(llm)
     run(p, "Is it free?")
     run(p, "and when did it open?", [{"role": "user", "content": "Is it free?"}])

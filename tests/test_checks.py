@@ -11,6 +11,7 @@ from rag.checks import (
     first_repetition,
     looping_phrase,
     restates_the_question,
+    says_only_yes_or_no,
 )
 from tests.factories import passage
 
@@ -144,3 +145,26 @@ def test_an_answer_adds_to_the_question_only_with_words_a_passage_gives(question
 )
 def test_questions_that_ask_for_one_fact(question, asks):
     assert asks_for_a_fact(question) is asks
+
+
+@pytest.mark.parametrize(
+    ("answer", "asked", "lang", "only"),
+    [
+        (
+            "Yes, other big tech companies used the same subcontractor as OpenAI [3].",
+            "did other big tech companies use the same subcontractor as OpenAI?",
+            "en",
+            True,
+        ),
+        (
+            "Yes, Google, Meta and Microsoft did [3].",
+            "did other big tech companies use the same subcontractor?",
+            "en",
+            False,
+        ),
+        ("Oui, les centres sont gratuits [1].", "les centres sont-ils gratuits ?", "fr", True),
+        ("Oui, les centres sont gratuits et ouverts à tous [1].", "les centres sont-ils gratuits ?", "fr", False),
+    ],
+)
+def test_an_answer_that_adds_nothing_but_yes_or_no(answer, asked, lang, only):
+    assert says_only_yes_or_no(answer, asked, lang) is only
