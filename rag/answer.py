@@ -26,6 +26,7 @@ from typing import Any
 
 from rag.checks import (
     adds_from_passages,
+    asks_about_unnamed_things,
     asks_for_a_fact,
     asks_yes_or_no,
     first_repetition,
@@ -286,9 +287,16 @@ class Pipeline:
             return
 
         text, cited, prompt_tokens = yield from self._write(prompts, passages, standalone, not held, first_token)
-        if not held and asks_yes_or_no(asked, lang) and says_only_yes_or_no(text, f"{asked} {standalone}", lang):
+        if (
+            not held
+            and asks_yes_or_no(asked, lang)
+            and asks_about_unnamed_things(asked, lang)
+            and says_only_yes_or_no(text, f"{asked} {standalone}", lang)
+        ):
             # "Yes, other big tech companies used the same subcontractor as OpenAI" to "did other
-            # big tech companies use …?": asked for the facts, the model names the companies.
+            # big tech companies use …?": asked for the facts, the model names the companies. A
+            # question about named things ("does La MedNum have over 100 members?") is answered
+            # by "yes" and what it asks.
             yield Restart("the answer only said the question again; asking for the facts the passages give")
             text, cited, prompt_tokens = yield from self._write(
                 prompts, passages, standalone, True, first_token, (prompts.answer_specific,)

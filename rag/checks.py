@@ -230,6 +230,24 @@ def adds_from_passages(answer: str, asked: str, passages: Sequence[Passage], lan
     )
 
 
+# Words by which a yes/no question asks about things it does not name ("did other companies
+# …?", "is there anything for …?", "y a-t-il d'autres …"): its reader wants them named.
+_UNNAMED = {
+    "fr": re.compile(r"\b(autres?|quelque chose|quelqu['’]un|quelques?|certain(e)?s)\b", re.IGNORECASE),
+    "en": re.compile(r"\b(others?|any|anything|anyone|anybody|some|something|someone|somebody)\b", re.IGNORECASE),
+}
+
+
+def asks_about_unnamed_things(question: str, lang: str) -> bool:
+    """Whether a yes/no question asks about things it does not name, which a good answer names.
+
+    "Did other big tech companies use the same subcontractor?" wants the companies;
+    "La MedNum compte-t-elle plus de 100 sociétaires ?" is answered by "Oui".
+    """
+    pattern = _UNNAMED.get(lang)
+    return bool(pattern and pattern.search(question))
+
+
 def says_only_yes_or_no(answer: str, asked: str, lang: str) -> bool:
     """Whether the answer adds no word to what was asked but yes or no.
 

@@ -465,11 +465,12 @@ def test_an_answer_that_only_says_the_question_again_is_asked_for_the_facts():
 @pytest.mark.parametrize(
     ("question", "reply"),
     [
-        ("Is the course free?", "Yes, the course is free for everyone [1]."),
+        ("Did other companies use it?", "Yes, other companies such as fact 2 used it [1]."),
+        ("Is the course free?", "Yes, the course is free [1]."),
         ("Who used the subcontractor?", "Other companies used the subcontractor [1]."),
     ],
 )
-def test_only_a_yes_or_no_question_answered_by_itself_is_asked_for_the_facts(question, reply):
+def test_only_a_yes_or_no_question_about_unnamed_things_answered_by_itself_is_asked_for_the_facts(question, reply):
     llm = ScriptedLLM([reply, "Fact 2 [2]."])
     events, _ = run(pipeline(llm), question)
     assert not any(isinstance(e, Restart) for e in events) and llm.replies == ["Fact 2 [2]."]

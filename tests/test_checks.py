@@ -4,6 +4,7 @@ import pytest
 
 from rag.checks import (
     adds_from_passages,
+    asks_about_unnamed_things,
     asks_for_a_fact,
     asks_instead,
     asks_yes_or_no,
@@ -168,3 +169,17 @@ def test_questions_that_ask_for_one_fact(question, asks):
 )
 def test_an_answer_that_adds_nothing_but_yes_or_no(answer, asked, lang, only):
     assert says_only_yes_or_no(answer, asked, lang) is only
+
+
+@pytest.mark.parametrize(
+    ("question", "lang", "unnamed"),
+    [
+        ("did other big tech companies use the same subcontractor as OpenAI?", "en", True),
+        ("is there anything at Orange Digital Center for kids who are in hospital?", "en", True),
+        ("Y a-t-il d'autres centres en Europe ?", "fr", True),
+        ("La MedNum compte-t-elle plus de 100 sociétaires ?", "fr", False),
+        ("Is the Orange Digital Center free?", "en", False),
+    ],
+)
+def test_a_yes_or_no_question_about_unnamed_things(question, lang, unnamed):
+    assert asks_about_unnamed_things(question, lang) is unnamed
