@@ -535,7 +535,7 @@ def test_what_kind_of_answer_a_follow_up_needs_is_read_from_the_follow_up_not_th
 
 
 def test_a_fresh_question_is_checked_from_the_prompts_fixed_opening_and_a_follow_up_is_not():
-    llm = ScriptedLLM(["It is free for everyone [1].", "It opened in June [1]."])
+    llm = ScriptedLLM(["It is free [1].", "It opened in June [1]."])
     p = pipeline(llm)
     run(p, "Is it free?")
     run(p, "and when did it open?", [{"role": "user", "content": "Is it free?"}])
