@@ -133,11 +133,7 @@ def main() -> None:
             by_passage(s, r.passages) + w * by_passage(" ".join(r.said), r.passages)
         )
 
-    def with_answer_so_far(text: str, reply: Reply) -> np.ndarray:
-        return by_passage(text, reply.passages) + ANSWER_SO_FAR_WEIGHT * by_passage(
-            " ".join(reply.said), reply.passages
-        )
-
+    with_answer_so_far = methods[f"passage + {ANSWER_SO_FAR_WEIGHT} answer so far"]
     for weight in (0.15, SHARED_WORDS_WEIGHT, 0.45):
         label = f"passage + {ANSWER_SO_FAR_WEIGHT} answer so far + {weight} shared words"
         label += " (current)" if weight == SHARED_WORDS_WEIGHT else ""

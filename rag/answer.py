@@ -394,19 +394,20 @@ class Pipeline:
 
         answered: list[str] = []
         asked_words = content_words(question, lang)
-        guard = AsideGuard(
-            self.retriever.question_closeness(question),
-            lambda sentence: len(content_words(sentence, lang) - asked_words),
-            ASIDE_BAR_WORDS,
-        )
-
         passage_words = [content_words(p.text, lang) for p in passages]
+
+        def added_words(sentence: str) -> set[str]:
+            return content_words(sentence, lang) - asked_words
+
+        guard = AsideGuard(
+            self.retriever.question_closeness(question), lambda sentence: len(added_words(sentence)), ASIDE_BAR_WORDS
+        )
 
         def best_supporting(sentence: str) -> int | None:
             answered.append(sentence)
             own = self.retriever.support_scores(sentence, passages)
             so_far = self.retriever.support_scores(" ".join(answered), passages)
-            shared = shared_word_shares(content_words(sentence, lang) - asked_words, passage_words)
+            shared = shared_word_shares(added_words(sentence), passage_words)
             scores = [
                 a + ANSWER_SO_FAR_WEIGHT * b + SHARED_WORDS_WEIGHT * c
                 for a, b, c in zip(own, so_far, shared, strict=True)

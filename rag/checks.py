@@ -222,12 +222,8 @@ def adds_from_passages(answer: str, asked: str, passages: Sequence[Passage], lan
     question turned round ("No, La MedNum does not run a podcast"); to one they answer, it
     adds what they say ("Oui, les Orange Digital Center sont gratuits").
     """
-    said = content_words(f"{asked} {_QUESTION_WORDS[lang]} {_VAGUE_WORDS[lang]} {_YES_NO_WORDS}", lang)
     given = content_words(" ".join(f"{p.title} {p.text}" for p in passages), lang)
-    return any(
-        word in given and not any(_same_word(word, other) for other in said)
-        for word in content_words(MARKER.sub(" ", answer), lang)
-    )
+    return bool(_words_added(answer, asked, lang) & given)
 
 
 # Words by which a yes/no question asks about things it does not name ("did other companies
@@ -254,8 +250,17 @@ def says_only_yes_or_no(answer: str, asked: str, lang: str) -> bool:
     "Yes, other big tech companies used the same subcontractor as OpenAI" to "did other big
     tech companies use the same subcontractor?" leaves out the companies the reader wants.
     """
+    return not _words_added(answer, asked, lang)
+
+
+def _words_added(answer: str, asked: str, lang: str) -> set[str]:
+    """The answer's words that are not the question's, a question word, a vague one, yes or no."""
     said = content_words(f"{asked} {_QUESTION_WORDS[lang]} {_VAGUE_WORDS[lang]} {_YES_NO_WORDS}", lang)
-    return all(any(_same_word(word, other) for other in said) for word in content_words(MARKER.sub(" ", answer), lang))
+    return {
+        word
+        for word in content_words(MARKER.sub(" ", answer), lang)
+        if not any(_same_word(word, other) for other in said)
+    }
 
 
 def _same_word(stem: str, other: str) -> bool:
